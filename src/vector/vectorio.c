@@ -1,0 +1,235 @@
+/*-------------------------------------------------------------------------
+ *
+ * vectorio.c
+ *	  Text and binary input/output of the vector type, and its typmod.
+ *
+ * Text output is the shortest decimal that reads back to the same float
+ * bits (Ryu, via float_to_shortest_decimal_bufn), so text round-trips
+ * exactly: Citus ships constants as text, pg_dump writes text.
+ *
+ * IDENTIFICATION
+ *	  src/vector/vectorio.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "common/shortest_dec.h"
+#include "libpq/pqformat.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+#include "vector.h"
+#include "vectorparse.h"
+
+PG_FUNCTION_INFO_V1(vector_in);
+PG_FUNCTION_INFO_V1(vector_out);
+PG_FUNCTION_INFO_V1(vector_typmod_in);
+PG_FUNCTION_INFO_V1(vector_recv);
+PG_FUNCTION_INFO_V1(vector_send);
+PG_FUNCTION_INFO_V1(vector);
+
+Vector *
+InitVector(int dim)
+{
+	Vector	   *result = (Vector *) palloc0(VECTOR_SIZE(dim));
+
+	SET_VARSIZE(result, VECTOR_SIZE(dim));
+	result->dim = dim;
+	return result;
+}
+
+/* Errors if dim does not match a declared typmod (-1: none declared). */
+static void
+CheckExpectedDim(int32 typmod, int dim)
+{
+	if (typmod != -1 && typmod != dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("expected %d dimensions, not %d", typmod, dim)));
+}
+
+static void
+CheckDim(int dim)
+{
+	if (dim < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("vector must have at least 1 dimension")));
+	if (dim > VECTOR_MAX_DIM)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("vector cannot have more than %d dimensions", VECTOR_MAX_DIM)));
+}
+
+static void
+CheckElement(float value)
+{
+	if (isnan(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("NaN not allowed in vector")));
+	if (isinf(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("infinite value not allowed in vector")));
+}
+
+Datum
+vector_in(PG_FUNCTION_ARGS)
+{
+	char	   *lit = PG_GETARG_CSTRING(0);
+	int32		typmod = PG_GETARG_INT32(2);
+	float	   *buf = palloc(sizeof(float) * VECTOR_MAX_DIM);
+	int			dim;
+	const char *errpos;
+	Vector	   *result;
+
+	switch (VectorParseText(lit, buf, VECTOR_MAX_DIM, &dim, &errpos))
+	{
+		case VECTOR_PARSE_OK:
+			break;
+		case VECTOR_PARSE_EMPTY:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("vector must have at least 1 dimension")));
+			break;
+		case VECTOR_PARSE_TOO_MANY:
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("vector cannot have more than %d dimensions", VECTOR_MAX_DIM)));
+			break;
+		case VECTOR_PARSE_NOT_FINITE:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("infinite or NaN value not allowed in vector"),
+					 errdetail("Element %d of \"%s\" is not a finite float4.", dim + 1, lit)));
+			break;
+		case VECTOR_PARSE_SYNTAX:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("invalid input syntax for type vector: \"%s\"", lit),
+					 errdetail("Unexpected %s at position %d.",
+							   *errpos ? "character" : "end of input",
+							   (int) (errpos - lit) + 1),
+					 errhint("Vector literals look like '[1,2,3]'.")));
+			break;
+	}
+
+	CheckExpectedDim(typmod, dim);
+	result = InitVector(dim);
+	memcpy(result->x, buf, sizeof(float) * dim);
+	pfree(buf);
+	PG_RETURN_VECTOR_P(result);
+}
+
+Datum
+vector_out(PG_FUNCTION_ARGS)
+{
+	Vector	   *vec = PG_GETARG_VECTOR_P(0);
+	int			dim = vec->dim;
+	char	   *buf;
+	char	   *p;
+
+	/* sign, 9 digits, point, 'e', sign, 2 exponent digits, comma: < FLOAT_SHORTEST_DECIMAL_LEN */
+	buf = palloc(FLOAT_SHORTEST_DECIMAL_LEN * dim + 2);
+	p = buf;
+	*p++ = '[';
+	for (int i = 0; i < dim; i++)
+	{
+		if (i > 0)
+			*p++ = ',';
+		p += float_to_shortest_decimal_bufn(vec->x[i], p);
+	}
+	*p++ = ']';
+	*p = '\0';
+	PG_FREE_IF_COPY(vec, 0);
+	PG_RETURN_CSTRING(buf);
+}
+
+Datum
+vector_typmod_in(PG_FUNCTION_ARGS)
+{
+	ArrayType  *ta = PG_GETARG_ARRAYTYPE_P(0);
+	int32	   *tl;
+	int			n;
+
+	tl = ArrayGetIntegerTypmods(ta, &n);
+	if (n != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid type modifier"),
+				 errdetail("A vector type takes one modifier, its number of dimensions.")));
+	if (tl[0] < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("dimensions for type vector must be at least 1")));
+	if (tl[0] > VECTOR_MAX_DIM)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("dimensions for type vector cannot exceed %d", VECTOR_MAX_DIM)));
+	PG_RETURN_INT32(tl[0]);
+}
+
+/*
+ * Binary input trusts nothing: a COPY BINARY stream or a Citus shard move
+ * may hand us any bytes.
+ */
+Datum
+vector_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
+	int32		typmod = PG_GETARG_INT32(2);
+	int16		dim;
+	int16		unused;
+	Vector	   *result;
+
+	dim = pq_getmsgint(buf, sizeof(int16));
+	unused = pq_getmsgint(buf, sizeof(int16));
+	CheckDim(dim);
+	CheckExpectedDim(typmod, dim);
+	if (unused != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid binary vector: reserved field is %d, expected 0", unused)));
+	if (buf->len - buf->cursor != (int) sizeof(float) * dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid binary vector: %d bytes of elements for %d dimensions",
+						buf->len - buf->cursor, dim)));
+
+	result = InitVector(dim);
+	for (int i = 0; i < dim; i++)
+	{
+		result->x[i] = pq_getmsgfloat4(buf);
+		CheckElement(result->x[i]);
+	}
+	PG_RETURN_VECTOR_P(result);
+}
+
+Datum
+vector_send(PG_FUNCTION_ARGS)
+{
+	Vector	   *vec = PG_GETARG_VECTOR_P(0);
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendint(&buf, vec->dim, sizeof(int16));
+	pq_sendint(&buf, vec->unused, sizeof(int16));
+	for (int i = 0; i < vec->dim; i++)
+		pq_sendfloat4(&buf, vec->x[i]);
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+/* Length-coercion cast vector -> vector(n): checks the dimensions. */
+Datum
+vector(PG_FUNCTION_ARGS)
+{
+	Vector	   *vec = PG_GETARG_VECTOR_P(0);
+	int32		typmod = PG_GETARG_INT32(1);
+
+	CheckExpectedDim(typmod, vec->dim);
+	PG_RETURN_VECTOR_P(vec);
+}
