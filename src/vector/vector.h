@@ -53,6 +53,24 @@ typedef struct VectorKernels
 extern PGDLLIMPORT const VectorKernels *VectorActiveKernels;
 extern const VectorKernels VectorKernelsScalar;
 
+/*
+ * The SIMD tables exist only where GCC/clang can compile x86 intrinsics
+ * under target attributes.  They must only be called when the matching
+ * VectorCpuHas* function (vectorcpu.c) returned true.
+ */
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#define GENAI_X86_SIMD 1
+extern const VectorKernels VectorKernelsAvx2;
+extern const VectorKernels VectorKernelsAvx512;
+#endif
+
+/* CPU and OS support (cpuid + xgetbv); no PostgreSQL calls, benchmarks link it */
+extern bool VectorCpuHasAvx2Fma(void);
+extern bool VectorCpuHasAvx512(void);
+
+/* The kernel table of a path name ("scalar", "avx2", "avx512") if this CPU runs it, else NULL */
+extern const VectorKernels *VectorKernelsForPath(const char *name);
+
 /* Convenience wrappers over the active kernel table. */
 static inline float
 VectorL2Squared(const float *a, const float *b, int n)

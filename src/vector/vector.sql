@@ -61,3 +61,14 @@ CREATE OPERATOR <+> (
 	LEFTARG = vector, RIGHTARG = vector, PROCEDURE = l1_distance,
 	COMMUTATOR = '<+>'
 );
+
+-- Distance kernel dispatch (vectorinit.c, vectorselfcheck.c): which SIMD
+-- paths this CPU runs, which one is active, and the agreement check that
+-- sql/vector_kernels.sql runs under every path.
+CREATE FUNCTION genai_simd_paths() RETURNS text[]
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION genai_simd_active() RETURNS text
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+CREATE FUNCTION genai_kernel_selfcheck(path text, max_len integer, seed integer,
+		OUT cases bigint, OUT max_rel_error float8, OUT passed boolean)
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
