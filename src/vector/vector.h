@@ -34,6 +34,12 @@ typedef struct Vector
 
 extern Vector *InitVector(int dim);
 
+/* Checks shared by the SQL functions (vectorio.c); each raises an ERROR. */
+extern void VectorCheckDim(int dim);
+extern void VectorCheckExpectedDim(int32 typmod, int dim);
+extern void VectorCheckElement(float value);
+extern void VectorCheckSameDims(const Vector *a, const Vector *b);
+
 /*
  * Distance kernels over float arrays.  One table per instruction set; the
  * active one is chosen once at load (CPU detection) or by genai.simd.

@@ -22,6 +22,7 @@
 #include "utils/builtins.h"
 
 #include "vector.h"
+#include "vectorbinary.h"
 #include "vectorparse.h"
 
 PG_FUNCTION_INFO_V1(vector_in);
@@ -42,8 +43,8 @@ InitVector(int dim)
 }
 
 /* Errors if dim does not match a declared typmod (-1: none declared). */
-static void
-CheckExpectedDim(int32 typmod, int dim)
+void
+VectorCheckExpectedDim(int32 typmod, int dim)
 {
 	if (typmod != -1 && typmod != dim)
 		ereport(ERROR,
@@ -51,8 +52,8 @@ CheckExpectedDim(int32 typmod, int dim)
 				 errmsg("expected %d dimensions, not %d", typmod, dim)));
 }
 
-static void
-CheckDim(int dim)
+void
+VectorCheckDim(int dim)
 {
 	if (dim < 1)
 		ereport(ERROR,
@@ -64,8 +65,8 @@ CheckDim(int dim)
 				 errmsg("vector cannot have more than %d dimensions", VECTOR_MAX_DIM)));
 }
 
-static void
-CheckElement(float value)
+void
+VectorCheckElement(float value)
 {
 	if (isnan(value))
 		ereport(ERROR,
@@ -75,6 +76,15 @@ CheckElement(float value)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("infinite value not allowed in vector")));
+}
+
+void
+VectorCheckSameDims(const Vector *a, const Vector *b)
+{
+	if (a->dim != b->dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("different vector dimensions %d and %d", a->dim, b->dim)));
 }
 
 Datum
@@ -118,7 +128,7 @@ vector_in(PG_FUNCTION_ARGS)
 			break;
 	}
 
-	CheckExpectedDim(typmod, dim);
+	VectorCheckExpectedDim(typmod, dim);
 	result = InitVector(dim);
 	memcpy(result->x, buf, sizeof(float) * dim);
 	pfree(buf);
@@ -174,38 +184,61 @@ vector_typmod_in(PG_FUNCTION_ARGS)
 }
 
 /*
- * Binary input trusts nothing: a COPY BINARY stream or a Citus shard move
- * may hand us any bytes.
+ * Binary input trusts nothing: a COPY BINARY stream, a bind parameter or a
+ * shard move may hand us any bytes.  vectorbinary.c does the checking.
  */
 Datum
 vector_recv(PG_FUNCTION_ARGS)
 {
 	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
 	int32		typmod = PG_GETARG_INT32(2);
-	int16		dim;
-	int16		unused;
+	const unsigned char *data = (const unsigned char *) buf->data + buf->cursor;
+	size_t		len = buf->len - buf->cursor;
+	int			dim;
+	int			info;
 	Vector	   *result;
 
-	dim = pq_getmsgint(buf, sizeof(int16));
-	unused = pq_getmsgint(buf, sizeof(int16));
-	CheckDim(dim);
-	CheckExpectedDim(typmod, dim);
-	if (unused != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid binary vector: reserved field is %d, expected 0", unused)));
-	if (buf->len - buf->cursor != (int) sizeof(float) * dim)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid binary vector: %d bytes of elements for %d dimensions",
-						buf->len - buf->cursor, dim)));
+	switch (VectorBinaryCheck(data, len, VECTOR_MAX_DIM, &dim, &info))
+	{
+		case VECTOR_BINARY_OK:
+			break;
+		case VECTOR_BINARY_SHORT:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("invalid binary vector"),
+					 errdetail("The value has %d bytes, fewer than its %d-byte header.",
+							   (int) len, VECTOR_BINARY_HEADER)));
+			break;
+		case VECTOR_BINARY_BAD_DIM:
+		case VECTOR_BINARY_TOO_MANY:
+			VectorCheckDim(dim);
+			elog(ERROR, "unexpected binary vector dimension count %d", dim);
+			break;
+		case VECTOR_BINARY_RESERVED:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("invalid binary vector"),
+					 errdetail("The reserved field is %d, not 0.", info)));
+			break;
+		case VECTOR_BINARY_LENGTH:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("invalid binary vector"),
+					 errdetail("%d dimensions need %d bytes of elements, but %d were given.",
+							   dim, 4 * dim, (int) len - VECTOR_BINARY_HEADER)));
+			break;
+		case VECTOR_BINARY_NOT_FINITE:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("infinite or NaN value not allowed in vector"),
+					 errdetail("Element %d is not a finite float4.", info + 1)));
+			break;
+	}
+	VectorCheckExpectedDim(typmod, dim);
 
 	result = InitVector(dim);
-	for (int i = 0; i < dim; i++)
-	{
-		result->x[i] = pq_getmsgfloat4(buf);
-		CheckElement(result->x[i]);
-	}
+	VectorBinaryDecode(data, dim, result->x);
+	buf->cursor = buf->len;
 	PG_RETURN_VECTOR_P(result);
 }
 
@@ -230,6 +263,6 @@ vector(PG_FUNCTION_ARGS)
 	Vector	   *vec = PG_GETARG_VECTOR_P(0);
 	int32		typmod = PG_GETARG_INT32(1);
 
-	CheckExpectedDim(typmod, vec->dim);
+	VectorCheckExpectedDim(typmod, vec->dim);
 	PG_RETURN_VECTOR_P(vec);
 }
