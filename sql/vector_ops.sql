@@ -1,7 +1,9 @@
 -- The pgvector-compatible SQL surface of vector beyond I/O and distances:
 -- arithmetic, concatenation, comparison and btree, functions, casts and
 -- aggregates, with their errors.
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS genai;
+RESET client_min_messages;
 
 -- element-wise arithmetic
 SELECT '[1,2,3]'::vector + '[4,5,6]';
