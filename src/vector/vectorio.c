@@ -117,6 +117,19 @@ vector_in(PG_FUNCTION_ARGS)
 					 errmsg("infinite or NaN value not allowed in vector"),
 					 errdetail("Element %d of \"%s\" is not a finite float4.", dim + 1, lit)));
 			break;
+		case VECTOR_PARSE_OUT_OF_RANGE:
+			{
+				char	   *end;
+
+				/* parse the number again, only to quote it */
+				(void) strtof(errpos, &end);
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("\"%.*s\" is out of range for type vector",
+								(int) (end - errpos), errpos),
+						 errdetail("Element %d is too large for a float4.", dim + 1)));
+			}
+			break;
 		case VECTOR_PARSE_SYNTAX:
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
@@ -224,8 +237,8 @@ vector_recv(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 					 errmsg("invalid binary vector"),
-					 errdetail("%d dimensions need %d bytes of elements, but %d were given.",
-							   dim, 4 * dim, (int) len - VECTOR_BINARY_HEADER)));
+					 errdetail("The elements take %d bytes, but dimension count %d needs %d.",
+							   (int) len - VECTOR_BINARY_HEADER, dim, 4 * dim)));
 			break;
 		case VECTOR_BINARY_NOT_FINITE:
 			ereport(ERROR,

@@ -52,8 +52,10 @@ VectorParseText(const char *str, float *out, int maxdim, int *ndim,
 
 		/*
 		 * strtof accepts "nan", "inf" and hex floats; the first two are
-		 * rejected below, so are values that overflow to infinity.  A leading
-		 * space is skipped by strtof itself, so check for an empty token.
+		 * rejected below, so are values that overflow to infinity (strtof
+		 * sets ERANGE then, as float4in reports it).  Values too small for a
+		 * float4 become a denormal or zero, as in float4in.  A leading space
+		 * is skipped by strtof itself, so check for an empty token.
 		 */
 		p = skip_space(p);
 		*errpos = p;
@@ -65,6 +67,11 @@ VectorParseText(const char *str, float *out, int maxdim, int *ndim,
 		val = strtof(p, &end);
 		if (end == p)
 			return VECTOR_PARSE_SYNTAX;
+		if (isinf(val) && errno == ERANGE)
+		{
+			*ndim = n;			/* elements before the bad one */
+			return VECTOR_PARSE_OUT_OF_RANGE;
+		}
 		if (isnan(val) || isinf(val))
 		{
 			*ndim = n;			/* elements before the bad one */
