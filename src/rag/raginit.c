@@ -3,6 +3,10 @@
  * raginit.c
  *	  Registers the rag subsystem's settings at load time.
  *
+ * Settings that would weaken the audit trail (turning it off, shortening
+ * retention) or record more than callers expect (question text) are
+ * superuser-only (PGC_SUSET).
+ *
  * IDENTIFICATION
  *	  src/rag/raginit.c
  *
@@ -10,10 +14,51 @@
  */
 #include "postgres.h"
 
-#include "genai.h"
+#include "utils/guc.h"
 
-/* The subsystem has no settings yet; this is where they are defined. */
+#include "genai.h"
+#include "rag.h"
+
+bool		rag_audit_enabled = true;
+bool		rag_audit_questions = false;
+int			rag_audit_retention_days = 90;
+bool		rag_embedding_cache_enabled = true;
+
 void
 RagInit(void)
 {
+	DefineCustomBoolVariable("genai.rag_audit",
+							 "Writes an audit row for every retrieve() and rag() call.",
+							 NULL,
+							 &rag_audit_enabled,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("genai.rag_audit_questions",
+							 "Stores the question text in the audit trail.",
+							 "Off by default: questions can hold personal data.",
+							 &rag_audit_questions,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("genai.rag_audit_retention_days",
+							"Days audit rows are kept; 0 keeps them forever.",
+							"Expired rows are deleted by rag_audit_purge() and, every 1000 audit writes, by the writer itself.",
+							&rag_audit_retention_days,
+							90,
+							0,
+							365000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomBoolVariable("genai.rag_embedding_cache",
+							 "Caches question embeddings per role.",
+							 "The cache is keyed by the calling role, provider, model, dimensions and the text's SHA-256.",
+							 &rag_embedding_cache_enabled,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 }
