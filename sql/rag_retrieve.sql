@@ -144,3 +144,4 @@ SELECT count(*) FROM rag_source;
 DELETE FROM rag_audit;
 REVOKE CREATE ON SCHEMA public FROM rag_owner;
 DROP ROLE rag_owner, rag_ann, rag_bob, rag_nobody;
+DROP EXTENSION genai;
