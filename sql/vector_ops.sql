@@ -141,6 +141,7 @@ SELECT p.proname, p.provolatile, p.proparallel, p.proisstrict
 	WHERE e.extname = 'genai' AND p.prokind = 'f'
 	  AND (p.provolatile <> 'i' OR p.proparallel <> 's' OR NOT p.proisstrict)
 	  AND (p.proname LIKE 'vector%' OR p.proargtypes::regtype[]::text[] && ARRAY['vector'])
+	  AND p.proname NOT IN ('retrieve', 'retrieve_hybrid')  -- rag: volatile, they write the audit trail
 	ORDER BY 1;
 SELECT aggfnoid::regprocedure, aggcombinefn, aggserialfn, aggdeserialfn, proparallel
 	FROM pg_aggregate JOIN pg_proc ON pg_proc.oid = aggfnoid
