@@ -10,10 +10,19 @@
  */
 #include "postgres.h"
 
-#include "genai.h"
+#include "utils/guc.h"
 
-/* The subsystem has no settings yet; this is where they are defined. */
+#include "genai.h"
+#include "providers.h"
+
 void
 ProvidersInit(void)
 {
+	DefineCustomStringVariable("genai.default_provider",
+							   "Provider used by embed() and llm_complete() when none is given.",
+							   "The name of a foreign server of the genai wrapper; the caller needs USAGE on it.",
+							   &genai_default_provider,
+							   "local",
+							   PGC_USERSET, 0,
+							   NULL, NULL, NULL);
 }
