@@ -109,3 +109,5 @@ DROP SERVER endpoints_p CASCADE;
 REVOKE USAGE ON SCHEMA public FROM regress_endpoints_user;
 DROP ROLE regress_endpoints_user;
 TRUNCATE usage_ledger;
+-- leave the database as found (later files create the extension themselves)
+DROP EXTENSION genai;
