@@ -17,6 +17,12 @@ SQL_FRAGMENTS = $(foreach s,$(SUBSYSTEMS),$(wildcard src/$(s)/$(s).sql))
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 DATA = $(wildcard data/genai_*)
 
+# Tokenizer vocabularies: a host tool compiles the shipped rank files into
+# mappable images at build time (src/tokenizer/README).
+BPE_TOOL = src/tokenizer/tools/bpe_compile
+BPE_VOCABS = $(patsubst data/%.tiktoken,src/tokenizer/vocab/%.bpe,$(wildcard data/genai_*.tiktoken))
+DATA_built += $(BPE_VOCABS)
+
 # pg_regress suites: every sql/*.sql, in name order.  test/run drives them
 # (PGXS has no "make check"; PostgreSQL refuses to run as root).
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
@@ -52,6 +58,14 @@ $(EXPORTS_FILE): $(SRCS)
 	  echo 'local: *; };'; } > $@
 
 $(shlib): $(EXPORTS_FILE)
+
+EXTRA_CLEAN += $(BPE_TOOL) $(BPE_VOCABS)
+$(BPE_TOOL): src/tokenizer/tools/bpe_compile.c src/tokenizer/bpe.c \
+		src/tokenizer/bpesplit.c src/tokenizer/bpeunicode.c src/tokenizer/bpe.h
+	$(CC) -O2 -Isrc/tokenizer -o $@ $(filter %.c,$^)
+src/tokenizer/vocab/%.bpe: data/%.tiktoken $(BPE_TOOL)
+	@mkdir -p $(@D)
+	$(BPE_TOOL) $< $@
 
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_FRAGMENTS)
 	{ printf '%s\n\n' '-- genai--$(EXTVERSION).sql: assembled by the Makefile from src/<subsystem>/<subsystem>.sql'; \

@@ -1,0 +1,352 @@
+/*-------------------------------------------------------------------------
+ *
+ * bpe.c
+ *	  Byte-pair encoding: vocabulary image validation and the merge loop.
+ *
+ * The merge rule is tiktoken's: start from single bytes, repeatedly merge
+ * the adjacent pair whose concatenation has the lowest rank (the leftmost
+ * such pair on ties) until no adjacent pair is a token.  Parts are always
+ * tokens, so the output is the ranks of the final parts.
+ *
+ * Short pieces use tiktoken's own shape (an array of parts, scanned for the
+ * minimum after each merge): quadratic, but fastest for the few bytes most
+ * pieces have.  Longer pieces use a linked list of parts and a binary heap
+ * of candidate pairs keyed by (rank, position), so the leftmost lowest pair
+ * comes out first; entries that went stale when a neighbour merged are
+ * skipped when popped.  That makes every piece O(n log n): a megabyte of one
+ * repeated letter (a single regex piece) costs no more than a few times a
+ * megabyte of prose.
+ *
+ * IDENTIFICATION
+ *	  src/tokenizer/bpe.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "bpe.h"
+
+/* pieces up to this many bytes use the array merge */
+#define BPE_SHORT_PIECE		64
+/* call work->interrupt after this many merges or pieces */
+#define BPE_INTERRUPT_EVERY 65536
+
+/*
+ * Validate a vocabulary image and fill in a view of it.  Returns NULL on
+ * success, else a message saying what is wrong.  Does not check the
+ * payload checksum (the caller does, with its own SHA-256).
+ */
+const char *
+BpeVocabOpen(const void *image, size_t len, BpeVocab *v)
+{
+	const BpeFileHeader *h = (const BpeFileHeader *) image;
+	const uint8_t *base = (const uint8_t *) image;
+	uint64_t	nslots;
+	uint32_t	r;
+	int			b;
+
+	if (len < sizeof(BpeFileHeader) || memcmp(h->magic, BPE_FILE_MAGIC, 8) != 0)
+		return "not a compiled vocabulary file";
+	if (h->endian != BPE_FILE_ENDIAN)
+		return "compiled for a machine of another byte order";
+	if (h->version != BPE_FILE_VERSION)
+		return "compiled by another version of the vocabulary compiler";
+	if (h->total_len != len)
+		return "file size does not match its header";
+	if (h->table_bits < 8 || h->table_bits > 30 || h->n_ranks == 0 ||
+		h->n_ranks >= (1u << h->table_bits) || h->max_token_len == 0 ||
+		h->max_token_len > BPE_MAX_TOKEN_LEN)
+		return "header values out of range";
+	nslots = (uint64_t) 1 << h->table_bits;
+	if (h->offsets_off % 8 != 0 || h->table_off % 8 != 0 ||
+		h->offsets_off < sizeof(BpeFileHeader) ||
+		h->offsets_off + ((uint64_t) h->n_ranks + 1) * 4 > h->table_off ||
+		h->table_off + nslots * sizeof(BpeSlot) > h->bytes_off ||
+		h->bytes_off + h->bytes_len > len)
+		return "sections overlap or exceed the file";
+
+	v->offsets = (const uint32_t *) (base + h->offsets_off);
+	v->table = (const BpeSlot *) (base + h->table_off);
+	v->bytes = base + h->bytes_off;
+	v->mask = (uint32_t) (nslots - 1);
+	v->n_ranks = h->n_ranks;
+	v->max_token_len = h->max_token_len;
+
+	/* offsets must ascend within the bytes section */
+	if (v->offsets[0] != 0 || v->offsets[h->n_ranks] != h->bytes_len)
+		return "token offsets out of range";
+	for (r = 0; r < h->n_ranks; r++)
+	{
+		uint32_t	l = v->offsets[r + 1] - v->offsets[r];
+
+		if (v->offsets[r + 1] < v->offsets[r] || l > h->max_token_len)
+			return "token offsets out of range";
+	}
+
+	/* every single byte must be a token: it is where merging starts */
+	for (b = 0; b < 256; b++)
+	{
+		uint8_t		byte = (uint8_t) b;
+
+		v->byte_rank[b] = BpeLookup(v, &byte, 1);
+		if (v->byte_rank[b] == BPE_NO_RANK)
+			return "a single byte is missing from the vocabulary";
+	}
+	return NULL;
+}
+
+/* rank of bytes p[a .. b), or BPE_NO_RANK */
+static inline uint32_t
+pair_rank(const BpeVocab *v, const uint8_t *p, size_t a, size_t b)
+{
+	return BpeLookup(v, p + a, b - a);
+}
+
+static inline void
+tick(BpeWork *work, uint32_t *count)
+{
+	if (++*count >= BPE_INTERRUPT_EVERY)
+	{
+		*count = 0;
+		if (work && work->interrupt)
+			work->interrupt();
+	}
+}
+
+/*
+ * tiktoken's array merge, for n <= BPE_SHORT_PIECE.  start[k] is where part
+ * k starts, pair[k] the rank of parts k and k+1 together, part[k] the rank
+ * of part k.
+ */
+static size_t
+merge_short(const BpeVocab *v, const uint8_t *p, size_t n, uint32_t *out)
+{
+	uint32_t	start[BPE_SHORT_PIECE + 1];
+	uint32_t	pair[BPE_SHORT_PIECE];
+	uint32_t	part[BPE_SHORT_PIECE];
+	size_t		m = n;
+	size_t		k;
+
+	for (k = 0; k < n; k++)
+	{
+		start[k] = (uint32_t) k;
+		part[k] = v->byte_rank[p[k]];
+	}
+	start[n] = (uint32_t) n;
+	for (k = 0; k + 1 < n; k++)
+		pair[k] = pair_rank(v, p, k, k + 2);
+	pair[n - 1] = BPE_NO_RANK;
+
+	for (;;)
+	{
+		uint32_t	best = BPE_NO_RANK;
+		size_t		at = 0;
+
+		for (k = 0; k + 1 < m; k++)
+		{
+			if (pair[k] < best)
+			{
+				best = pair[k];
+				at = k;
+			}
+		}
+		if (best == BPE_NO_RANK)
+			break;
+
+		/* parts at and at+1 become one */
+		part[at] = best;
+		memmove(&start[at + 1], &start[at + 2], (m - at - 1) * sizeof(uint32_t));
+		memmove(&pair[at + 1], &pair[at + 2], (m - at - 2) * sizeof(uint32_t));
+		memmove(&part[at + 1], &part[at + 2], (m - at - 2) * sizeof(uint32_t));
+		m--;
+		pair[at] = (at + 1 < m) ? pair_rank(v, p, start[at], start[at + 2]) : BPE_NO_RANK;
+		if (at > 0)
+			pair[at - 1] = pair_rank(v, p, start[at - 1], start[at + 1]);
+	}
+	if (out)
+		memcpy(out, part, m * sizeof(uint32_t));
+	return m;
+}
+
+/* binary min-heap of (rank << 32 | position) */
+static inline void
+heap_push(uint64_t *heap, size_t *size, uint64_t key)
+{
+	size_t		i = (*size)++;
+
+	while (i > 0)
+	{
+		size_t		parent = (i - 1) / 2;
+
+		if (heap[parent] <= key)
+			break;
+		heap[i] = heap[parent];
+		i = parent;
+	}
+	heap[i] = key;
+}
+
+static inline uint64_t
+heap_pop(uint64_t *heap, size_t *size)
+{
+	uint64_t	top = heap[0];
+	uint64_t	key = heap[--*size];
+	size_t		n = *size;
+	size_t		i = 0;
+
+	for (;;)
+	{
+		size_t		c = 2 * i + 1;
+
+		if (c >= n)
+			break;
+		if (c + 1 < n && heap[c + 1] < heap[c])
+			c++;
+		if (key <= heap[c])
+			break;
+		heap[i] = heap[c];
+		i = c;
+	}
+	if (n > 0)
+		heap[i] = key;
+	return top;
+}
+
+#define NONE_POS 0xFFFFFFFFu
+
+/*
+ * Heap merge for long pieces.  Parts are named by their start position;
+ * next/prev link the live parts, pair[k] is the rank of part k joined with
+ * its successor (BPE_NO_RANK if none, or if k is no longer a part).  A
+ * popped (rank, k) is current iff pair[k] == rank: ranks name byte strings
+ * uniquely, so an equal rank at the same start is the same pair.
+ */
+static size_t
+merge_long(const BpeVocab *v, const uint8_t *p, size_t n, uint32_t *out,
+		   BpeWork *work)
+{
+	uint32_t   *next;
+	uint32_t   *prev;
+	uint32_t   *pair;
+	uint32_t   *part;
+	uint64_t   *heap;
+	size_t		hsize = 0;
+	size_t		k;
+	size_t		count = 0;
+	uint32_t	ticks = 0;
+	uint32_t	pos;
+
+	next = work->alloc(work->ctx, n * sizeof(uint32_t) * 4);
+	prev = next + n;
+	pair = prev + n;
+	part = pair + n;
+	/* n initial pairs plus at most two per merge (n - 1 merges) */
+	heap = work->alloc(work->ctx, 3 * n * sizeof(uint64_t));
+
+	for (k = 0; k < n; k++)
+	{
+		next[k] = (uint32_t) (k + 1);
+		prev[k] = k > 0 ? (uint32_t) (k - 1) : NONE_POS;
+		part[k] = v->byte_rank[p[k]];
+		pair[k] = k + 1 < n ? pair_rank(v, p, k, k + 2) : BPE_NO_RANK;
+		if (pair[k] != BPE_NO_RANK)
+			heap_push(heap, &hsize, ((uint64_t) pair[k] << 32) | k);
+	}
+
+	while (hsize > 0)
+	{
+		uint64_t	key = heap_pop(heap, &hsize);
+		uint32_t	rank = (uint32_t) (key >> 32);
+		uint32_t	nx;
+		uint32_t	end;
+
+		pos = (uint32_t) key;
+		if (pair[pos] != rank)
+			continue;			/* stale */
+
+		/* merge part pos with its successor nx */
+		nx = next[pos];
+		end = next[nx];
+		part[pos] = rank;
+		next[pos] = end;
+		if (end < n)
+			prev[end] = pos;
+		pair[nx] = BPE_NO_RANK;
+
+		/* the new part and its successor */
+		pair[pos] = end < n ? pair_rank(v, p, pos, next[end]) : BPE_NO_RANK;
+		if (pair[pos] != BPE_NO_RANK)
+			heap_push(heap, &hsize, ((uint64_t) pair[pos] << 32) | pos);
+		/* its predecessor and the new part */
+		if (prev[pos] != NONE_POS)
+		{
+			uint32_t	pv = prev[pos];
+
+			pair[pv] = pair_rank(v, p, pv, end);
+			if (pair[pv] != BPE_NO_RANK)
+				heap_push(heap, &hsize, ((uint64_t) pair[pv] << 32) | pv);
+		}
+		tick(work, &ticks);
+	}
+
+	for (pos = 0; pos < n; pos = next[pos])
+	{
+		if (out)
+			out[count] = part[pos];
+		count++;
+	}
+	work->free(work->ctx, heap);
+	work->free(work->ctx, next);
+	return count;
+}
+
+/*
+ * Encode one piece of n >= 1 bytes; writes at most n ranks to out (unless
+ * out is NULL) and returns their number.
+ */
+size_t
+BpeEncodePiece(const BpeVocab *v, const uint8_t *p, size_t n, uint32_t *out,
+			   BpeWork *work)
+{
+	uint32_t	r;
+
+	if (n == 1)
+	{
+		if (out)
+			out[0] = v->byte_rank[p[0]];
+		return 1;
+	}
+	r = BpeLookup(v, p, n);
+	if (r != BPE_NO_RANK)
+	{
+		if (out)
+			out[0] = r;
+		return 1;
+	}
+	if (n <= BPE_SHORT_PIECE)
+		return merge_short(v, p, n, out);
+	return merge_long(v, p, n, out, work);
+}
+
+/*
+ * tiktoken's encode_ordinary: split text into pieces with the encoding's
+ * pattern and encode each.  out, if not NULL, must have room for len
+ * ranks (a piece never yields more ranks than bytes).  Returns the number
+ * of tokens.
+ */
+size_t
+BpeEncode(const BpeVocab *v, BpePattern pat, const uint8_t *text, size_t len,
+		  uint32_t *out, BpeWork *work)
+{
+	size_t		i = 0;
+	size_t		count = 0;
+	uint32_t	ticks = 0;
+
+	while (i < len)
+	{
+		size_t		e = BpeNextPiece(pat, text, len, i);
+
+		count += BpeEncodePiece(v, text + i, e - i, out ? out + count : NULL, work);
+		i = e;
+		tick(work, &ticks);
+	}
+	return count;
+}

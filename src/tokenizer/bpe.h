@@ -1,0 +1,199 @@
+/*-------------------------------------------------------------------------
+ *
+ * bpe.h
+ *	  Byte-pair encoding core: vocabulary image, pre-tokenizer, merge loop.
+ *
+ * Everything declared here is plain C over byte buffers: no PostgreSQL
+ * headers, no palloc, no ereport.  Memory beyond small stack buffers comes
+ * from a caller-supplied allocator, so the same objects link into the
+ * server module, the vocabulary compiler (host tool) and the libFuzzer
+ * driver.  See src/tokenizer/README for the design.
+ *
+ * IDENTIFICATION
+ *	  src/tokenizer/bpe.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef BPE_H
+#define BPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Character classes (values of the generated Unicode tables) */
+#define BPE_CAT_OTHER	0
+#define BPE_CAT_LU		1
+#define BPE_CAT_LL		2
+#define BPE_CAT_LT		3
+#define BPE_CAT_LM		4
+#define BPE_CAT_LO		5
+#define BPE_CAT_M		6		/* Mn, Mc, Me */
+#define BPE_CAT_N		7		/* Nd, Nl, No */
+#define BPE_CAT_WS		8		/* White_Space */
+
+extern const uint16_t bpe_unicode_stage1[0x1100];
+extern const uint8_t bpe_unicode_stage2[][256];
+
+static inline int
+BpeCategory(uint32_t cp)
+{
+	if (cp >= 0x110000)
+		return BPE_CAT_OTHER;
+	return bpe_unicode_stage2[bpe_unicode_stage1[cp >> 8]][cp & 0xFF];
+}
+
+/* The three pre-tokenization patterns of the four encodings */
+typedef enum BpePattern
+{
+	BPE_PATTERN_R50K,			/* r50k_base, p50k_base (gpt2) */
+	BPE_PATTERN_CL100K,			/* cl100k_base */
+	BPE_PATTERN_O200K			/* o200k_base */
+} BpePattern;
+
+/*
+ * Compiled vocabulary file (data/genai_<encoding>.bpe, written by
+ * tools/bpe_compile.c, mapped read-only by the server).  All integers are
+ * in the byte order of the machine that built it; "endian" detects a
+ * foreign file.  Layout after the header, each array 8-byte aligned:
+ *
+ *	offsets[n_ranks + 1]	uint32: token r is bytes[offsets[r] .. offsets[r+1])
+ *							(empty for a rank missing from the rank file)
+ *	table[1 << table_bits]	BpeSlot: open addressing, linear probing on
+ *							BpeHash(token bytes); rank BPE_NO_RANK = empty
+ *	bytes[bytes_len]		the token bytes, concatenated in rank order
+ *
+ * payload_sha256 covers everything after the header; source_sha256 is the
+ * SHA-256 of the .tiktoken rank file the image was built from.
+ */
+#define BPE_FILE_MAGIC		"GENAIBPE"
+#define BPE_FILE_VERSION	1
+#define BPE_FILE_ENDIAN		0x01020304u
+#define BPE_NO_RANK			0xFFFFFFFFu
+#define BPE_MAX_TOKEN_LEN	1024
+
+typedef struct BpeFileHeader
+{
+	char		magic[8];
+	uint32_t	version;
+	uint32_t	endian;
+	uint32_t	n_ranks;		/* ranks are 0 .. n_ranks - 1 */
+	uint32_t	n_tokens;		/* ranks actually present */
+	uint32_t	table_bits;
+	uint32_t	max_token_len;
+	uint64_t	offsets_off;	/* byte offsets from the file start */
+	uint64_t	table_off;
+	uint64_t	bytes_off;
+	uint64_t	bytes_len;
+	uint64_t	total_len;		/* file size */
+	uint8_t		source_sha256[32];
+	uint8_t		payload_sha256[32];
+} BpeFileHeader;
+
+typedef struct BpeSlot
+{
+	uint32_t	tag;			/* high half of the hash */
+	uint32_t	rank;			/* BPE_NO_RANK for an empty slot */
+} BpeSlot;
+
+/* A validated view over a vocabulary image (no copies) */
+typedef struct BpeVocab
+{
+	const uint32_t *offsets;
+	const BpeSlot *table;
+	const uint8_t *bytes;
+	uint32_t	mask;
+	uint32_t	n_ranks;
+	uint32_t	max_token_len;
+	uint32_t	byte_rank[256];
+} BpeVocab;
+
+/*
+ * Caller-supplied memory for pieces too long for the stack buffers.  alloc
+ * must return memory or not return at all (the server's palloc raises an
+ * ERROR; the fuzz driver aborts).  interrupt, if set, is called every few
+ * thousand merges and pieces so the server can honour query cancel.
+ */
+typedef struct BpeWork
+{
+	void	   *(*alloc) (void *ctx, size_t size);
+	void		(*free) (void *ctx, void *ptr);
+	void	   *ctx;
+	void		(*interrupt) (void);
+	uint32_t   *ticks;			/* internal: countdown to next interrupt */
+} BpeWork;
+
+/*
+ * Hash of a byte string, shared by the compiler and the lookups.  Reads
+ * exactly n bytes.
+ */
+static inline uint64_t
+BpeHash(const uint8_t *p, size_t n)
+{
+	uint64_t	h = 0x9E3779B97F4A7C15ULL ^ ((uint64_t) n * 0xC2B2AE3D27D4EB4FULL);
+	uint64_t	w;
+
+	while (n >= 8)
+	{
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+		h ^= h >> 32;
+		p += 8;
+		n -= 8;
+	}
+	if (n > 0)
+	{
+		w = 0;
+		memcpy(&w, p, n);
+		h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL;
+	}
+	h ^= h >> 29;
+	h *= 0x9FB21C651E98DF25ULL;
+	h ^= h >> 32;
+	return h;
+}
+
+/* Rank of the token with exactly these bytes, or BPE_NO_RANK */
+static inline uint32_t
+BpeLookup(const BpeVocab *v, const uint8_t *p, size_t n)
+{
+	uint64_t	h;
+	uint32_t	tag;
+	uint32_t	i;
+
+	if (n > v->max_token_len)
+		return BPE_NO_RANK;
+	h = BpeHash(p, n);
+	tag = (uint32_t) (h >> 32);
+	i = (uint32_t) h & v->mask;
+	for (;;)
+	{
+		const BpeSlot *s = &v->table[i];
+
+		if (s->rank == BPE_NO_RANK)
+			return BPE_NO_RANK;
+		if (s->tag == tag)
+		{
+			uint32_t	off = v->offsets[s->rank];
+
+			if (v->offsets[s->rank + 1] - off == n &&
+				memcmp(v->bytes + off, p, n) == 0)
+				return s->rank;
+		}
+		i = (i + 1) & v->mask;
+	}
+}
+
+/* bpe.c */
+extern const char *BpeVocabOpen(const void *image, size_t len, BpeVocab *v);
+extern size_t BpeEncode(const BpeVocab *v, BpePattern pat,
+						const uint8_t *text, size_t len,
+						uint32_t *out, BpeWork *work);
+extern size_t BpeEncodePiece(const BpeVocab *v, const uint8_t *p, size_t n,
+							 uint32_t *out, BpeWork *work);
+
+/* bpesplit.c */
+extern size_t BpeNextPiece(BpePattern pat, const uint8_t *s, size_t n, size_t i);
+extern int	BpeUtf8Decode(const uint8_t *s, size_t n, size_t i, uint32_t *cp);
+
+#endif							/* BPE_H */
