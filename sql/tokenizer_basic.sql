@@ -1,3 +1,6 @@
+-- tokenize, token_count, detokenize, detokenize_bytes, truncate_tokens:
+-- known ids, model aliases, edge cases and every error.
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS genai;
 
 -- tiktoken's classic examples
@@ -54,3 +57,6 @@ SELECT truncate_tokens('x', -1);
 
 -- NULLs (STRICT)
 SELECT tokenize(NULL), token_count(NULL), detokenize(NULL), truncate_tokens(NULL, 1);
+
+DROP EXTENSION genai;
+RESET client_min_messages;
