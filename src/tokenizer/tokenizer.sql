@@ -32,3 +32,16 @@ CREATE FUNCTION truncate_tokens(text, max_tokens integer,
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION truncate_tokens(text, integer, text) IS
 	'longest prefix of the text with at most max_tokens tokens';
+
+-- Offsets are 0-based and end-exclusive, in characters and in bytes of the
+-- database encoding: content = substr(text, start_char + 1,
+-- end_char - start_char).  A chunk's overlap with the previous one is its
+-- part before the previous chunk's end.
+CREATE FUNCTION chunk(text, max_tokens integer, overlap_tokens integer DEFAULT 0,
+					  encoding text DEFAULT 'cl100k_base')
+	RETURNS TABLE (seq integer, content text, token_count integer,
+				   start_byte integer, end_byte integer,
+				   start_char integer, end_char integer)
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION chunk(text, integer, integer, text) IS
+	'the text cut into chunks of at most max_tokens tokens, preferring paragraph, sentence and word boundaries';
