@@ -110,6 +110,20 @@ SELECT sum(v) - '[16777216]' AS small_addends
 	FROM (SELECT '[16777216]'::vector UNION ALL SELECT '[1]' FROM generate_series(1, 4)) s(v);
 DROP TABLE vector_ops_agg;
 
+-- as window functions (the final functions leave the state as it was),
+-- and over vectors stored out of line (4000 bytes each, TOAST)
+SELECT i, avg(v) OVER w, sum(v) OVER w, sum(v) OVER (ORDER BY i) AS running
+	FROM (VALUES (1, '[1,10]'::vector), (2, '[2,20]'), (3, '[3,30]'), (4, '[4,40]')) s(i, v)
+	WINDOW w AS (ORDER BY i ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) ORDER BY i;
+CREATE TABLE vector_ops_toast (v vector(1000));
+INSERT INTO vector_ops_toast SELECT array_fill(i, ARRAY[1000]) FROM generate_series(1, 4) i;
+SELECT pg_relation_size(reltoastrelid) > 0 AS stored_out_of_line
+	FROM pg_class WHERE relname = 'vector_ops_toast';
+SELECT avg(v) = array_fill(2.5, ARRAY[1000])::vector AS avg_ok,
+       sum(v) = array_fill(10, ARRAY[1000])::vector AS sum_ok
+	FROM vector_ops_toast;
+DROP TABLE vector_ops_toast;
+
 -- parallel aggregation goes through combine, serialize and deserialize,
 -- and gives the same result as a serial plan
 CREATE TABLE vector_ops_par (v vector(3));
