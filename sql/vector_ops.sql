@@ -147,15 +147,17 @@ RESET max_parallel_workers_per_gather;
 RESET parallel_leader_participation;
 DROP TABLE vector_ops_par;
 
--- every function of the type is immutable, and parallel safe; only the
--- aggregate support functions taking internal are not strict
+-- every function of the vector type (pgvector's names) is immutable and
+-- parallel safe; only the aggregate support functions taking internal are
+-- not strict
 SELECT p.proname, p.provolatile, p.proparallel, p.proisstrict
 	FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
 	JOIN pg_extension e ON d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid
 	WHERE e.extname = 'genai' AND p.prokind = 'f'
 	  AND (p.provolatile <> 'i' OR p.proparallel <> 's' OR NOT p.proisstrict)
-	  AND (p.proname LIKE 'vector%' OR p.proargtypes::regtype[]::text[] && ARRAY['vector'])
-	  AND p.proname NOT IN ('retrieve', 'retrieve_hybrid')  -- rag: volatile, they write the audit trail
+	  AND (p.proname LIKE 'vector%' OR p.proname IN ('l2_distance', 'inner_product',
+		   'cosine_distance', 'l1_distance', 'l2_normalize', 'subvector',
+		   'binary_quantize', 'array_to_vector'))
 	ORDER BY 1;
 SELECT aggfnoid::regprocedure, aggcombinefn, aggserialfn, aggdeserialfn, proparallel
 	FROM pg_aggregate JOIN pg_proc ON pg_proc.oid = aggfnoid
