@@ -109,6 +109,8 @@ extern RagPrompt *RagBuildPrompt(RagExtension *ext, const char *question, List *
 								 const char *encoding, const char *system_prompt,
 								 int min_tail_tokens);
 extern Datum RagPromptToJsonb(RagPrompt *p);
+extern void RagAppendCitations(StringInfo buf, RagPrompt *p);
+extern void RagCheckBudget(int context_window, int answer_reserve, int min_tail_tokens);
 
 /* audit trail, written as the extension's owner (ragaudit.c) */
 typedef struct RagAuditEntry

@@ -223,3 +223,99 @@ CREATE EVENT TRIGGER rag_source_forget_dropped ON sql_drop
 	WHEN TAG IN ('DROP TABLE', 'DROP VIEW', 'DROP MATERIALIZED VIEW', 'DROP FOREIGN TABLE',
 				 'DROP SCHEMA', 'DROP OWNED')
 	EXECUTE FUNCTION rag_source_forget_dropped();
+
+-- build_prompt: instructions, numbered context with citations and the
+-- question, fitted under context_window - answer_reserve tokens (chat
+-- framing included).  context is a jsonb array of retrieve() rows or of
+-- strings, in rank order.
+CREATE FUNCTION build_prompt(
+	question        text,
+	context         jsonb,
+	context_window  integer DEFAULT 8192,
+	answer_reserve  integer DEFAULT 512,
+	encoding        text DEFAULT 'cl100k_base',
+	system_prompt   text DEFAULT NULL,
+	min_tail_tokens integer DEFAULT 32)
+RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'rag_build_prompt'
+	LANGUAGE C STABLE PARALLEL UNSAFE;
+
+-- rag: embed -> retrieve -> build_prompt -> llm_complete, as the caller.
+CREATE FUNCTION rag(
+	question       text,
+	source         regclass,
+	k              integer DEFAULT 5,
+	hybrid         boolean DEFAULT false,
+	model          text DEFAULT NULL,
+	provider       text DEFAULT NULL,
+	context_window integer DEFAULT 8192,
+	answer_reserve integer DEFAULT 512,
+	temperature    double precision DEFAULT 0,
+	encoding       text DEFAULT 'cl100k_base',
+	system_prompt  text DEFAULT NULL)
+RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'rag_answer'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+-- rag_backfill: embed the rows of a registered source whose embedding is
+-- NULL, batch_size rows per embed() request, committing after each batch,
+-- so an interrupted run loses at most one batch and a re-run resumes where
+-- it stopped.  No row lock is held while waiting on the provider: a batch
+-- is read, embedded, then written with a compare on ctid and content, and
+-- a row changed meanwhile is left for the next batch.  Runs as the caller
+-- (RLS applies to its UPDATE).  max_batches stops early (NULL: all).
+-- CALL it outside a transaction block.
+CREATE PROCEDURE rag_backfill(source regclass, batch_size integer DEFAULT 100,
+							  max_batches integer DEFAULT NULL)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+	cfg     @extschema@.rag_source;
+	tids    tid[];
+	texts   text[];
+	vecs    @extschema@.vector[];
+	batches integer := 0;
+	done    bigint := 0;
+	n       bigint;
+BEGIN
+	IF batch_size IS NULL OR batch_size < 1 OR batch_size > 10000 THEN
+		RAISE EXCEPTION 'batch_size must be between 1 and 10000'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	SELECT * INTO cfg FROM @extschema@.rag_source s WHERE s.source OPERATOR(pg_catalog.=) $1;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'relation "%" is not registered as a retrieval source', $1
+			USING ERRCODE = 'undefined_object', HINT = 'Register it with rag_register().';
+	END IF;
+	LOOP
+		EXIT WHEN max_batches IS NOT NULL AND batches OPERATOR(pg_catalog.>=) max_batches;
+		EXECUTE pg_catalog.format(
+			'SELECT pg_catalog.array_agg(ctid), pg_catalog.array_agg(c) FROM'
+			' (SELECT t.ctid, CAST(t.%I AS pg_catalog.text) AS c FROM %s t'
+			'  WHERE t.%I IS NULL AND t.%I IS NOT NULL LIMIT $1) b',
+			cfg.content_column, cfg.source, cfg.embedding_column, cfg.content_column)
+			INTO tids, texts USING batch_size;
+		EXIT WHEN tids IS NULL;
+		vecs := @extschema@.embed(texts, cfg.model, cfg.provider, cfg.dimensions);
+		EXECUTE pg_catalog.format(
+			'UPDATE %s t SET %I = u.v FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),'
+			' pg_catalog.unnest($3)) AS u(tid, c, v)'
+			' WHERE t.ctid OPERATOR(pg_catalog.=) u.tid AND t.%I IS NULL'
+			' AND CAST(t.%I AS pg_catalog.text) OPERATOR(pg_catalog.=) u.c',
+			cfg.source, cfg.embedding_column, cfg.embedding_column, cfg.content_column)
+			USING tids, texts, vecs;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		IF n OPERATOR(pg_catalog.=) 0 THEN
+			-- every row of the batch changed meanwhile or is not updatable
+			-- by this role (an UPDATE policy): stop rather than spin
+			RAISE WARNING 'rag_backfill: no row of a batch could be updated; stopping'
+				USING HINT = 'Check the UPDATE privilege and policies of the calling role, or run it again.';
+			EXIT;
+		END IF;
+		done := done OPERATOR(pg_catalog.+) n;
+		batches := batches OPERATOR(pg_catalog.+) 1;
+		COMMIT;
+	END LOOP;
+	RAISE NOTICE 'rag_backfill: % rows embedded in % batches', done, batches;
+END
+$$;
