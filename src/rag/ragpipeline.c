@@ -27,6 +27,7 @@
 
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 
@@ -160,6 +161,15 @@ rag_answer(PG_FUNCTION_ARGS)
 	RagGetExtension(&ext);
 	SPI_connect();
 	MemoryContextSwitchTo(oldcxt);
+
+	/* name the provider the call will use, for the audit row and the result */
+	if (provider == NULL)
+	{
+		const char *dflt = GetConfigOption("genai.default_provider", true, false);
+
+		if (dflt && dflt[0])
+			provider = pstrdup(dflt);
+	}
 
 	src = RagLookupSource(&ext, relid);
 	qvec = RagEmbed(&ext, src, question, &cached);
