@@ -259,6 +259,11 @@ context_hits(Datum context)
 	uint64		i;
 	int			ret;
 
+	if (!JB_ROOT_IS_ARRAY(DatumGetJsonbP(context)) || JB_ROOT_IS_SCALAR(DatumGetJsonbP(context)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("context must be a jsonb array"),
+				 errhint("Pass the rows of retrieve() as jsonb_agg(r ORDER BY r.score DESC), or an array of strings.")));
 	values[0] = context;
 	ret = SPI_execute_with_args(
 		"SELECT CASE WHEN pg_catalog.jsonb_typeof(e) OPERATOR(pg_catalog.=) 'string'"
