@@ -85,8 +85,9 @@ RagTextArray(List *strings)
 }
 
 /*
- * The registration of "relid".  Reads rag_source as the caller (everyone may
- * read it).  Like everything in this subsystem, it runs inside an SPI
+ * The registration of "relid".  Everyone may read rag_source; it is read as
+ * the extension's owner only so that the policy on it (which shows every
+ * row for SELECT) does not trip over "SET row_security = off".  Like everything in this subsystem, it runs inside an SPI
  * connection with CurrentMemoryContext switched back to the caller's
  * context (see rag.h), so the result outlives SPI_finish.
  */
@@ -117,7 +118,8 @@ RagLookupSource(RagExtension *ext, Oid relid)
 					 " FROM %s.rag_source WHERE source OPERATOR(pg_catalog.=) $1",
 					 ext->schema_q);
 	values[0] = ObjectIdGetDatum(relid);
-	ret = SPI_execute_with_args(sql.data, 1, argtypes, values, NULL, true, 1);
+	/* as the owner, so that the caller's row_security setting does not matter */
+	ret = RagExecuteAsOwner(ext, sql.data, 1, argtypes, values, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed: %d", ret);
 	if (SPI_processed == 0)
