@@ -1,0 +1,308 @@
+/*-------------------------------------------------------------------------
+ *
+ * hnsw.h
+ *	  Public interface of the hnsw index access method: page layout,
+ *	  node slots, settings and the routines shared by build, insert,
+ *	  scan, vacuum and the verifier.
+ *
+ * An index is one relation of 8 kB pages.  Block 0 is the metapage.  The
+ * other pages are either node pages, an array of fixed-size slots (one
+ * graph node each: heap TID, level, flags, the 2m level-0 links and the
+ * vector), or upper pages, ordinary line-pointer pages holding one tuple
+ * per node of level >= 1 with its m links per upper level.  A node's id
+ * (nid) is its address: nid = block * slots_per_page + slot, so links are
+ * 4-byte integers and no line-pointer lookup stands between a link and
+ * the data it names.  See src/hnsw/README.
+ *
+ * IDENTIFICATION
+ *	  src/hnsw/hnsw.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef GENAI_HNSW_H
+#define GENAI_HNSW_H
+
+#include "access/amapi.h"
+#include "access/generic_xlog.h"
+#include "access/itup.h"
+#include "common/pg_prng.h"
+#include "lib/pairingheap.h"
+#include "storage/bufmgr.h"
+#include "utils/relcache.h"
+
+#include "vector/vector.h"
+
+/* Options and their limits (pgvector's) */
+#define HNSW_DEFAULT_M				16
+#define HNSW_MIN_M					2
+#define HNSW_MAX_M					100
+#define HNSW_DEFAULT_EF_CONSTRUCTION 64
+#define HNSW_MIN_EF_CONSTRUCTION	4
+#define HNSW_MAX_EF_CONSTRUCTION	1000
+#define HNSW_DEFAULT_EF_SEARCH		40
+#define HNSW_MIN_EF_SEARCH			1
+#define HNSW_MAX_EF_SEARCH			1000
+
+/* The level of a node is capped so an upper tuple always fits a page. */
+#define HNSW_MAX_LEVEL				15
+
+/* Support function numbers (pgvector's) */
+#define HNSW_DISTANCE_PROC			1
+#define HNSW_NORM_PROC				2
+
+#define HNSW_MAGIC					0x484E5357	/* "HNSW" */
+#define HNSW_VERSION				1
+#define HNSW_METAPAGE_BLKNO			0
+
+/* Heavyweight lock taken on this "page" by writers (see README) */
+#define HNSW_UPDATE_LOCK			0
+
+#define HNSW_INVALID_NID			((uint32) 0xFFFFFFFF)
+
+/* Page types, stored in the special space */
+#define HNSW_PAGE_META				1
+#define HNSW_PAGE_NODE				2
+#define HNSW_PAGE_UPPER				3
+#define HNSW_PAGE_ID				0xFF91
+
+/* Metrics, from the opclass's distance support function */
+typedef enum HnswMetric
+{
+	HNSW_METRIC_L2 = 1,
+	HNSW_METRIC_IP = 2,
+	HNSW_METRIC_COSINE = 3,
+	HNSW_METRIC_L1 = 4
+} HnswMetric;
+
+/* How vectors are stored in the node slots */
+typedef enum HnswStorage
+{
+	HNSW_STORAGE_FP32 = 1
+} HnswStorage;
+
+typedef struct HnswPageOpaqueData
+{
+	uint16		type;			/* HNSW_PAGE_* */
+	uint16		nused;			/* node pages: slots in use */
+	uint16		unused;
+	uint16		page_id;		/* HNSW_PAGE_ID, for tools */
+} HnswPageOpaqueData;
+
+typedef HnswPageOpaqueData *HnswPageOpaque;
+
+#define HnswPageGetOpaque(page) ((HnswPageOpaque) PageGetSpecialPointer(page))
+
+typedef struct HnswMetaPageData
+{
+	uint32		magic;
+	uint32		version;
+	uint16		dims;
+	uint8		metric;			/* HnswMetric */
+	uint8		storage;		/* HnswStorage */
+	uint16		m;
+	uint16		ef_construction;
+	uint16		slot_size;		/* bytes per node slot */
+	uint16		slots_per_page;
+	uint32		entry_nid;		/* entry point, HNSW_INVALID_NID if empty */
+	int32		entry_level;	/* its level, -1 if empty */
+	BlockNumber insert_page;	/* first node page that may have a free slot */
+	BlockNumber upper_page;		/* upper page new upper tuples go to */
+} HnswMetaPageData;
+
+typedef HnswMetaPageData *HnswMetaPage;
+
+#define HnswPageGetMeta(page) ((HnswMetaPage) PageGetContents(page))
+
+/*
+ * A node slot.  The header is followed by the 2m level-0 links (uint32
+ * nids, HNSW_INVALID_NID after the last one) and then the vector.  Free
+ * slots have flags == 0.
+ */
+typedef struct HnswSlotHeader
+{
+	ItemPointerData heaptid;	/* heap row this node indexes */
+	uint8		level;			/* top level of the node */
+	uint8		flags;			/* HNSW_SLOT_* */
+	ItemPointerData uppertid;	/* upper tuple if level > 0 */
+	uint16		unused;
+} HnswSlotHeader;
+
+#define HNSW_SLOT_USED		0x01
+#define HNSW_SLOT_DELETED	0x02	/* heap row dead; awaiting repair and free */
+
+#define HNSW_SLOTS_START	MAXALIGN(SizeOfPageHeaderData)
+#define HNSW_SLOTS_SPACE	(BLCKSZ - HNSW_SLOTS_START - MAXALIGN(sizeof(HnswPageOpaqueData)))
+
+/* An upper tuple: for levels 1..level, m links each */
+typedef struct HnswUpperTupleData
+{
+	uint32		nid;			/* owner */
+	uint16		level;
+	uint16		unused;
+	uint32		links[FLEXIBLE_ARRAY_MEMBER];
+} HnswUpperTupleData;
+
+typedef HnswUpperTupleData *HnswUpperTuple;
+
+#define HNSW_UPPER_SIZE(level, m) \
+	(offsetof(HnswUpperTupleData, links) + sizeof(uint32) * (level) * (m))
+
+/*
+ * What every routine needs to know about an index, fixed at build time and
+ * cached in rd_amcache.
+ */
+typedef struct HnswInfo
+{
+	int			dims;
+	HnswMetric	metric;
+	HnswStorage storage;
+	int			m;
+	int			m0;				/* level-0 capacity, 2m */
+	int			ef_construction;
+	int			slot_size;
+	int			slots_per_page;
+	int			links_offset;	/* of the level-0 links in a slot */
+	int			vector_offset;	/* of the vector in a slot */
+	int			vector_bytes;
+} HnswInfo;
+
+#define HnswSlotLinks(info, slot) ((uint32 *) ((char *) (slot) + (info)->links_offset))
+#define HnswSlotVector(info, slot) ((char *) (slot) + (info)->vector_offset)
+#define HnswNidBlock(info, nid) ((BlockNumber) ((nid) / (uint32) (info)->slots_per_page))
+#define HnswNidSlot(info, nid) ((int) ((nid) % (uint32) (info)->slots_per_page))
+#define HnswMakeNid(info, blk, slot) ((uint32) (blk) * (uint32) (info)->slots_per_page + (uint32) (slot))
+
+static inline HnswSlotHeader *
+HnswPageGetSlot(const HnswInfo *info, Page page, int slot)
+{
+	return (HnswSlotHeader *) ((char *) page + HNSW_SLOTS_START + slot * info->slot_size);
+}
+
+/* Reloptions */
+typedef struct HnswOptions
+{
+	int32		vl_len_;		/* varlena header (do not touch directly!) */
+	int			m;
+	int			efConstruction;
+} HnswOptions;
+
+/* Settings */
+typedef enum HnswIterativeScan
+{
+	HNSW_ITERATIVE_SCAN_OFF,
+	HNSW_ITERATIVE_SCAN_RELAXED,
+	HNSW_ITERATIVE_SCAN_STRICT
+} HnswIterativeScan;
+
+extern int	hnsw_ef_search;
+extern int	hnsw_iterative_scan;
+extern int	hnsw_max_scan_tuples;
+
+/* Candidate of a layer search: distance and node */
+typedef struct HnswCandidate
+{
+	double		distance;
+	uint32		nid;
+} HnswCandidate;
+
+/* Array-based binary heap of candidates, min- or max-ordered */
+typedef struct HnswHeap
+{
+	HnswCandidate *items;
+	int			count;
+	int			capacity;
+	bool		max;			/* max-heap if true */
+} HnswHeap;
+
+/* Set of visited nids: a bitmap that grows on demand */
+typedef struct HnswVisited
+{
+	uint64	   *words;
+	uint32		nwords;
+} HnswVisited;
+
+/* State of a search over the on-disk graph */
+typedef struct HnswSearch
+{
+	Relation	index;
+	const HnswInfo *info;
+	const float *query;			/* query vector as float (dims) */
+	HnswVisited visited;
+	HnswHeap	candidates;		/* min-heap, to expand */
+	HnswHeap	results;		/* max-heap, nearest found, bounded by ef */
+	uint32	   *links;			/* scratch: neighbour list being expanded */
+	uint32	   *pending;		/* scratch: unvisited neighbours */
+	HnswHeap   *discarded;		/* if set, gets live nodes dropped from results */
+	bool		skip_deleted;	/* deleted nodes may be traversed, not kept */
+	int64		ndistances;		/* distances computed, for statistics */
+} HnswSearch;
+
+/* hnsw.c */
+extern bytea *hnswoptions(Datum reloptions, bool validate);
+extern int	HnswGetM(Relation index);
+extern int	HnswGetEfConstruction(Relation index);
+
+/* hnswutils.c */
+extern const HnswInfo *HnswGetInfo(Relation index);
+extern void HnswInfoInit(HnswInfo *info, int dims, HnswMetric metric,
+						 HnswStorage storage, int m, int ef_construction);
+extern HnswMetric HnswMetricFromOpclass(Relation index);
+extern void HnswReadMeta(Relation index, HnswMetaPageData *meta);
+extern void HnswInitPage(Page page, uint16 type, const HnswInfo *info);
+extern void HnswInitMetaPage(Page page, const HnswInfo *info);
+extern bool HnswPrepareVector(const HnswInfo *info, Datum value, float *out);
+extern double HnswDistance(const HnswInfo *info, const float *a, const float *b);
+extern double HnswOrderValue(const HnswInfo *info, double distance);
+extern void HnswStoreVector(const HnswInfo *info, char *dest, const float *src);
+extern void HnswLoadVector(const HnswInfo *info, const char *src, float *dest);
+extern double HnswDistanceToSlot(const HnswInfo *info, const float *q, const HnswSlotHeader *slot);
+extern int	HnswRandomLevel(int m, pg_prng_state *state);
+extern int	HnswLayerCapacity(const HnswInfo *info, int level);
+
+extern void HnswHeapInit(HnswHeap *heap, int capacity, bool max);
+extern void HnswHeapPush(HnswHeap *heap, double distance, uint32 nid);
+extern HnswCandidate HnswHeapPop(HnswHeap *heap);
+#define HnswHeapTop(heap) (&(heap)->items[0])
+
+extern void HnswVisitedInit(HnswVisited *visited, uint32 capacity);
+extern bool HnswVisitedTestAndSet(HnswVisited *visited, uint32 nid);
+extern void HnswVisitedReset(HnswVisited *visited);
+
+extern void HnswSearchInit(HnswSearch *search, Relation index, const HnswInfo *info,
+						   const float *query);
+extern void HnswSearchEnter(HnswSearch *search, uint32 nid);
+extern void HnswScoreNodes(HnswSearch *search, uint32 *nids, int n, double *out_dist,
+						   uint8 *out_flags);
+extern void HnswSearchLayer(HnswSearch *search, int level, int ef);
+extern void HnswSearchGreedy(HnswSearch *search, int level);
+extern int	HnswReadLinks(Relation index, const HnswInfo *info, uint32 nid, int level,
+						  uint32 *links, HnswSlotHeader *hdr);
+extern int	HnswSelectNeighbors(const HnswInfo *info, HnswCandidate *cands, int ncands,
+								int capacity, const float *vectors, uint32 *out,
+								double (*pairdist) (void *arg, int i, int j), void *arg);
+
+/* hnswinsert.c */
+extern bool hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
+					   Relation heap, IndexUniqueCheck checkUnique, bool indexUnchanged,
+					   struct IndexInfo *indexInfo);
+extern void HnswInsertOnDisk(Relation index, const HnswInfo *info, const float *vec,
+							 ItemPointer heaptid, bool building);
+extern Buffer HnswNewPage(Relation index, GenericXLogState *state, uint16 type,
+						  const HnswInfo *info, Page *page);
+
+/* hnswbuild.c */
+extern IndexBuildResult *hnswbuild(Relation heap, Relation index, struct IndexInfo *indexInfo);
+extern void hnswbuildempty(Relation index);
+
+/* hnswscan.c */
+extern IndexScanDesc hnswbeginscan(Relation index, int nkeys, int norderbys);
+extern void hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int norderbys);
+extern bool hnswgettuple(IndexScanDesc scan, ScanDirection dir);
+extern void hnswendscan(IndexScanDesc scan);
+
+/* hnswvacuum.c */
+extern IndexBulkDeleteResult *hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
+											 IndexBulkDeleteCallback callback, void *callback_state);
+extern IndexBulkDeleteResult *hnswvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats);
+
+#endif							/* GENAI_HNSW_H */

@@ -1,0 +1,438 @@
+/*-------------------------------------------------------------------------
+ *
+ * hnswscan.c
+ *	  Ordered scans of an hnsw index: ORDER BY col <op> const [LIMIT k].
+ *
+ * A scan first runs the classic search (greedy descent through the upper
+ * layers, then a layer-0 search keeping the hnsw.ef_search nearest) and
+ * returns those rows in distance order.  If the executor wants more rows
+ * (a filter rejected some), and hnsw.iterative_scan is not "off", the scan
+ * goes on as a best-first search from everything it has seen: it returns
+ * the nearest found row once no unexpanded candidate is nearer.  After
+ * hnsw.max_scan_tuples distances, it finishes exactly: it reads every node
+ * it has not returned yet, sorts them, and returns them.  So a scan never
+ * stops while unreturned index entries exist.
+ *
+ * Order: every row is returned with its exact distance, computed by the
+ * same kernel as the SQL operator.  With "strict_order" (the default) a
+ * row found after a farther one was already returned is held back and
+ * returned only at the very end, after every other entry: a LIMIT k query
+ * gets rows in non-decreasing distance order whenever at least k rows pass
+ * its filter among the others, and never loses a row.  "relaxed_order"
+ * returns such rows at once.
+ *
+ * Rows with NULL vectors (and zero vectors under cosine) are not in the
+ * index.  A NULL or (cosine) zero query vector has no distance to anything;
+ * the scan then returns every entry in index order.
+ *
+ * IDENTIFICATION
+ *	  src/hnsw/hnswscan.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/relscan.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/bufmgr.h"
+#include "utils/float.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "hnsw.h"
+
+typedef enum HnswScanPhase
+{
+	SCAN_FIRST,					/* returning the ef_search batch */
+	SCAN_STREAM,				/* best-first continuation */
+	SCAN_EXACT,					/* sorted sweep of what is left */
+	SCAN_LATE,					/* held-back rows (strict order) */
+	SCAN_DONE
+} HnswScanPhase;
+
+typedef struct HnswScanOpaqueData
+{
+	const HnswInfo *info;
+	MemoryContext ctx;
+	bool		started;
+	HnswScanPhase phase;
+	bool		unordered;		/* NULL or zero query: no distances */
+	float	   *query;
+	HnswSearch	search;
+	HnswHeap	ready;			/* min-heap: found, not yet returned */
+	HnswHeap	late;			/* min-heap: held back (strict order) */
+	HnswVisited returned;		/* nids already returned */
+	double		last;			/* distance of the last row returned */
+	bool		any_returned;
+	int64		budget_start;	/* ndistances when streaming began */
+} HnswScanOpaqueData;
+
+typedef HnswScanOpaqueData *HnswScanOpaque;
+
+IndexScanDesc
+hnswbeginscan(Relation index, int nkeys, int norderbys)
+{
+	IndexScanDesc scan = RelationGetIndexScan(index, nkeys, norderbys);
+	HnswScanOpaque so = palloc0(sizeof(HnswScanOpaqueData));
+
+	so->info = HnswGetInfo(index);
+	so->ctx = AllocSetContextCreate(CurrentMemoryContext, "hnsw scan context",
+									ALLOCSET_DEFAULT_SIZES);
+	scan->opaque = so;
+	scan->xs_orderbyvals = palloc0(sizeof(Datum) * Max(norderbys, 1));
+	scan->xs_orderbynulls = palloc(sizeof(bool) * Max(norderbys, 1));
+	memset(scan->xs_orderbynulls, true, sizeof(bool) * Max(norderbys, 1));
+	return scan;
+}
+
+void
+hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int norderbys)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+
+	if (keys && scan->numberOfKeys > 0)
+		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
+	if (orderbys && scan->numberOfOrderBys > 0)
+		memmove(scan->orderByData, orderbys, scan->numberOfOrderBys * sizeof(ScanKeyData));
+	MemoryContextReset(so->ctx);
+	so->started = false;
+}
+
+/*
+ * Read node nid for returning it: its heap TID and its current distance.
+ * False if the slot no longer holds a live node.
+ */
+static bool
+ReadNodeForReturn(IndexScanDesc scan, uint32 nid, ItemPointer tid, double *dist)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+	const HnswInfo *info = so->info;
+	Buffer		buf;
+	Page		page;
+	HnswSlotHeader *slot;
+	bool		ok = false;
+
+	buf = ReadBuffer(scan->indexRelation, HnswNidBlock(info, nid));
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	if (HnswPageGetOpaque(page)->type == HNSW_PAGE_NODE)
+	{
+		slot = HnswPageGetSlot(info, page, HnswNidSlot(info, nid));
+		if ((slot->flags & HNSW_SLOT_USED) && !(slot->flags & HNSW_SLOT_DELETED))
+		{
+			*tid = slot->heaptid;
+			*dist = so->unordered ? 0 : HnswDistanceToSlot(info, so->query, slot);
+			ok = true;
+		}
+	}
+	UnlockReleaseBuffer(buf);
+	return ok;
+}
+
+/* Push every live node not yet returned into ready (the exact finish) */
+static void
+SweepAll(IndexScanDesc scan)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+	const HnswInfo *info = so->info;
+	Relation	index = scan->indexRelation;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+
+	so->ready.count = 0;
+	for (BlockNumber blkno = 1; blkno < nblocks; blkno++)
+	{
+		Buffer		buf;
+		Page		page;
+
+		CHECK_FOR_INTERRUPTS();
+		buf = ReadBuffer(index, blkno);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (HnswPageGetOpaque(page)->type == HNSW_PAGE_NODE)
+		{
+			for (int s = 0; s < info->slots_per_page; s++)
+			{
+				HnswSlotHeader *slot = HnswPageGetSlot(info, page, s);
+				uint32		nid = HnswMakeNid(info, blkno, s);
+
+				if (!(slot->flags & HNSW_SLOT_USED) || (slot->flags & HNSW_SLOT_DELETED))
+					continue;
+				if (HnswVisitedTestAndSet(&so->returned, nid))
+					continue;
+				/* not returned yet: unmark, it is marked when returned */
+				so->returned.words[nid / 64] &= ~(UINT64CONST(1) << (nid % 64));
+				HnswHeapPush(&so->ready,
+							 so->unordered ? (double) nid : HnswDistanceToSlot(info, so->query, slot),
+							 nid);
+			}
+		}
+		UnlockReleaseBuffer(buf);
+	}
+}
+
+static void
+StartScan(IndexScanDesc scan)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+	const HnswInfo *info = so->info;
+	HnswMetaPageData meta;
+	ScanKey		key = &scan->orderByData[0];
+
+	so->started = true;
+	so->any_returned = false;
+	so->last = -get_float8_infinity();
+	so->query = palloc(sizeof(float) * info->dims);
+	so->unordered = false;
+	HnswHeapInit(&so->ready, 64, false);
+	HnswHeapInit(&so->late, 16, false);
+
+	if (scan->numberOfOrderBys == 0 || (key->sk_flags & SK_ISNULL))
+		so->unordered = true;
+	else
+	{
+		Vector	   *v = DatumGetVector(key->sk_argument);
+
+		if (v->dim != info->dims)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("different vector dimensions %d and %d", info->dims, v->dim)));
+		memcpy(so->query, v->x, sizeof(float) * info->dims);
+		if (info->metric == HNSW_METRIC_COSINE &&
+			!(VectorInnerProduct(so->query, so->query, info->dims) > 0))
+			so->unordered = true;
+	}
+
+	HnswSearchInit(&so->search, scan->indexRelation, info, so->query);
+	HnswVisitedInit(&so->returned, so->search.visited.nwords * 64);
+
+	if (so->unordered)
+	{
+		SweepAll(scan);
+		so->phase = SCAN_EXACT;
+		return;
+	}
+
+	HnswReadMeta(scan->indexRelation, &meta);
+	so->phase = SCAN_FIRST;
+	if (meta.entry_nid == HNSW_INVALID_NID)
+	{
+		so->phase = SCAN_DONE;
+		return;
+	}
+	if (hnsw_iterative_scan != HNSW_ITERATIVE_SCAN_OFF)
+	{
+		so->search.discarded = palloc(sizeof(HnswHeap));
+		HnswHeapInit(so->search.discarded, 64, false);
+	}
+	HnswSearchEnter(&so->search, meta.entry_nid);
+	for (int l = meta.entry_level; l > 0; l--)
+		HnswSearchGreedy(&so->search, l);
+	/* the greedy result may be a deleted node: it routes, is not returned */
+	so->search.results.count = 0;
+	if (so->search.candidates.count == 0)
+	{
+		/* the entry point was just recycled: fall back to the sweep */
+		SweepAll(scan);
+		so->phase = SCAN_EXACT;
+		return;
+	}
+	{
+		HnswCandidate c = *HnswHeapTop(&so->search.candidates);
+		double		d;
+		ItemPointerData tid;
+
+		if (ReadNodeForReturn(scan, c.nid, &tid, &d))
+			HnswHeapPush(&so->search.results, c.distance, c.nid);
+	}
+	HnswSearchLayer(&so->search, 0, hnsw_ef_search);
+
+	/* the batch, nearest first */
+	for (int i = 0; i < so->search.results.count; i++)
+		HnswHeapPush(&so->ready, so->search.results.items[i].distance,
+					 so->search.results.items[i].nid);
+	so->search.results.count = 0;
+}
+
+/*
+ * Switch to the best-first continuation: everything found but not
+ * returned is both a result and a candidate to expand.
+ */
+static void
+StartStream(IndexScanDesc scan)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+	HnswHeap   *d = so->search.discarded;
+
+	so->phase = SCAN_STREAM;
+	so->budget_start = so->search.ndistances;
+	for (int i = 0; i < d->count; i++)
+	{
+		HnswHeapPush(&so->ready, d->items[i].distance, d->items[i].nid);
+		HnswHeapPush(&so->search.candidates, d->items[i].distance, d->items[i].nid);
+	}
+	d->count = 0;
+}
+
+/* Expand the nearest candidate of the stream; false if none is left */
+static bool
+StreamStep(IndexScanDesc scan)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+	HnswSearch *s = &so->search;
+
+	if (s->candidates.count == 0)
+		return false;
+
+	{
+		HnswCandidate c = HnswHeapPop(&s->candidates);
+		int			n;
+		int			npending = 0;
+		double		dists[HNSW_MAX_M * 2];
+		uint8		flags[HNSW_MAX_M * 2];
+
+		n = HnswReadLinks(s->index, so->info, c.nid, 0, s->links, NULL);
+		for (int i = 0; i < n; i++)
+		{
+			if (!HnswVisitedTestAndSet(&s->visited, s->links[i]))
+				s->pending[npending++] = s->links[i];
+		}
+		HnswScoreNodes(s, s->pending, npending, dists, flags);
+		for (int i = 0; i < npending; i++)
+		{
+			if (!(flags[i] & HNSW_SLOT_USED))
+				continue;
+			HnswHeapPush(&s->candidates, dists[i], s->pending[i]);
+			if (!(flags[i] & HNSW_SLOT_DELETED))
+				HnswHeapPush(&so->ready, dists[i], s->pending[i]);
+		}
+	}
+	return true;
+}
+
+bool
+hnswgettuple(IndexScanDesc scan, ScanDirection dir)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+	MemoryContext old = MemoryContextSwitchTo(so->ctx);
+
+	if (!IsMVCCSnapshot(scan->xs_snapshot))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("hnsw index scans support only MVCC snapshots")));
+
+	if (!so->started)
+	{
+		StartScan(scan);
+		pgstat_count_index_scan(scan->indexRelation);
+	}
+
+	for (;;)
+	{
+		HnswHeap   *src = NULL;
+		HnswCandidate c;
+		ItemPointerData tid;
+		double		d;
+
+		CHECK_FOR_INTERRUPTS();
+		switch (so->phase)
+		{
+			case SCAN_FIRST:
+				if (so->ready.count > 0)
+					src = &so->ready;
+				else if (hnsw_iterative_scan == HNSW_ITERATIVE_SCAN_OFF)
+					so->phase = SCAN_DONE;
+				else
+					StartStream(scan);
+				break;
+			case SCAN_STREAM:
+				if (so->search.ndistances - so->budget_start > hnsw_max_scan_tuples)
+				{
+					SweepAll(scan);
+					so->phase = SCAN_EXACT;
+				}
+				else if (so->ready.count > 0 &&
+						 (so->search.candidates.count == 0 ||
+						  HnswHeapTop(&so->ready)->distance <=
+						  HnswHeapTop(&so->search.candidates)->distance))
+					src = &so->ready;
+				else if (!StreamStep(scan))
+				{
+					/* graph exhausted; the sweep finds what it could not reach */
+					SweepAll(scan);
+					so->phase = SCAN_EXACT;
+				}
+				break;
+			case SCAN_EXACT:
+				if (so->ready.count > 0)
+					src = &so->ready;
+				else
+					so->phase = SCAN_LATE;
+				break;
+			case SCAN_LATE:
+				if (so->late.count > 0)
+					src = &so->late;
+				else
+					so->phase = SCAN_DONE;
+				break;
+			case SCAN_DONE:
+				MemoryContextSwitchTo(old);
+				return false;
+		}
+		if (src == NULL)
+			continue;
+
+		c = HnswHeapPop(src);
+		if (HnswVisitedTestAndSet(&so->returned, c.nid))
+			continue;
+		if (!ReadNodeForReturn(scan, c.nid, &tid, &d))
+			continue;
+		if (!so->unordered && d != c.distance)
+		{
+			/* the slot was recycled since it was scored: a different node */
+			so->returned.words[c.nid / 64] &= ~(UINT64CONST(1) << (c.nid % 64));
+			HnswHeapPush(src, d, c.nid);
+			continue;
+		}
+		if (!so->unordered && so->any_returned && d < so->last && so->phase != SCAN_LATE &&
+			hnsw_iterative_scan == HNSW_ITERATIVE_SCAN_STRICT)
+		{
+			/* out of order: hold back until everything else is returned */
+			so->returned.words[c.nid / 64] &= ~(UINT64CONST(1) << (c.nid % 64));
+			HnswHeapPush(&so->late, d, c.nid);
+			continue;
+		}
+		if (so->phase != SCAN_LATE && d > so->last)
+			so->last = d;
+		so->any_returned = true;
+
+		scan->xs_heaptid = tid;
+		scan->xs_recheck = false;
+		scan->xs_recheckorderby = false;
+		if (scan->numberOfOrderBys > 0)
+		{
+			if (so->unordered)
+				scan->xs_orderbynulls[0] = true;
+			else
+			{
+				scan->xs_orderbyvals[0] = Float8GetDatum(HnswOrderValue(so->info, d));
+				scan->xs_orderbynulls[0] = false;
+			}
+		}
+		MemoryContextSwitchTo(old);
+		return true;
+	}
+}
+
+void
+hnswendscan(IndexScanDesc scan)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+
+	MemoryContextDelete(so->ctx);
+	pfree(so);
+	scan->opaque = NULL;
+}
