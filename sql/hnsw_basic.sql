@@ -1,6 +1,8 @@
 -- hnsw: build, ordered scans for every opclass, NULLs, zero vectors,
 -- inserts after build, options and their errors.
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS genai;
+RESET client_min_messages;
 
 -- small exact cases
 CREATE TABLE hnsw_small (id int, v vector(3));
@@ -93,3 +95,5 @@ INSERT INTO hnsw_unlogged VALUES ('[1,2]');
 SELECT v FROM hnsw_unlogged ORDER BY v <-> '[1,1]' LIMIT 1;
 
 DROP TABLE hnsw_small, hnsw_nodim, hnsw_wide, hnsw_empty, hnsw_unlogged;
+-- leave the database as found
+DROP EXTENSION genai;

@@ -1,7 +1,9 @@
 -- hnsw on a table much larger than ef_search, for every opclass: the
 -- planner picks the index for ORDER BY ... LIMIT on its own, not for other
 -- queries, and at a high ef_search the index returns the exact top 10.
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS genai;
+RESET client_min_messages;
 
 SELECT setseed(0.42);
 CREATE TABLE hnsw_big AS
@@ -75,3 +77,5 @@ SELECT hnsw_check('hnsw_big_l1');
 
 DROP FUNCTION hnsw_test_topk;
 DROP TABLE hnsw_big;
+-- leave the database as found
+DROP EXTENSION genai;
