@@ -124,6 +124,24 @@ SELECT avg(v) = array_fill(2.5, ARRAY[1000])::vector AS avg_ok,
 	FROM vector_ops_toast;
 DROP TABLE vector_ops_toast;
 
+-- pgvector's float8[]-state support functions, and an aggregate built on
+-- them as a pgvector user might have (it runs in parallel too)
+SELECT vector_accum('{0}', '[1,2,3]'), vector_accum('{1,1,2,3}', '[1,2,3]'),
+       vector_combine('{1,2}', '{3,4}'), vector_combine('{0}', '{2,4,6}'),
+       vector_avg('{2,2,4,6}'), vector_avg('{0}');
+SELECT vector_accum('{1,0}', '[1,2,3]');
+SELECT vector_combine('{1,2}', '{1,2,3}');
+SELECT vector_avg('{1}');
+SELECT vector_avg('{{1,2}}');
+SELECT vector_accum('{1,NULL}', '[1]');
+SELECT vector_avg(('{1,' || repeat('0,', 16000) || '0}')::float8[]);
+SELECT vector_combine('{1,1.7e308}', '{1,1.7e308}');
+CREATE AGGREGATE vector_ops_myavg(vector) (
+	SFUNC = vector_accum, STYPE = double precision[], FINALFUNC = vector_avg,
+	COMBINEFUNC = vector_combine, INITCOND = '{0}', PARALLEL = SAFE);
+SELECT vector_ops_myavg(v) FROM (VALUES ('[1,2]'::vector), ('[3,4]'), (NULL)) s(v);
+SELECT vector_ops_myavg(v) FROM (VALUES ('[1,2]'::vector)) s(v) WHERE false;
+
 -- parallel aggregation goes through combine, serialize and deserialize,
 -- and gives the same result as a serial plan
 CREATE TABLE vector_ops_par (v vector(3));
@@ -140,12 +158,15 @@ SET parallel_leader_participation = off;
 EXPLAIN (COSTS OFF) SELECT avg(v), sum(v) FROM vector_ops_par;
 SELECT avg(v), sum(v), avg(v) = :'serial_avg' AS same_avg, sum(v) = :'serial_sum' AS same_sum
 	FROM vector_ops_par;
+EXPLAIN (COSTS OFF) SELECT vector_ops_myavg(v) FROM vector_ops_par;
+SELECT vector_ops_myavg(v) = :'serial_avg' AS same_avg FROM vector_ops_par;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
 RESET max_parallel_workers_per_gather;
 RESET parallel_leader_participation;
 DROP TABLE vector_ops_par;
+DROP AGGREGATE vector_ops_myavg(vector);
 
 -- every function of the vector type (pgvector's names) is immutable and
 -- parallel safe; only the aggregate support functions taking internal are

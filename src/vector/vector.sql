@@ -175,6 +175,15 @@ CREATE FUNCTION vector_agg_avg(internal) RETURNS vector
 CREATE FUNCTION vector_agg_sum(internal) RETURNS vector
 	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
+-- pgvector's support functions over a float8[] state, kept for
+-- user-defined aggregates built on them; avg and sum do not use them
+CREATE FUNCTION vector_accum(double precision[], vector) RETURNS double precision[]
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_avg(double precision[]) RETURNS vector
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION vector_combine(double precision[], double precision[]) RETURNS double precision[]
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
 CREATE AGGREGATE avg(vector) (
 	SFUNC = vector_agg_accum,
 	STYPE = internal,

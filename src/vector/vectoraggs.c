@@ -15,6 +15,11 @@
  * combine, serialize and deserialize functions below.  The serialized
  * form is int64 count, int32 dim, then dim float8 sums.
  *
+ * pgvector's own support functions over a float8[] state (count, then one
+ * sum per dimension) exist too, under pgvector's names and signatures:
+ * vector_accum, vector_avg and vector_combine.  Our aggregates do not use
+ * them; a dumped user-defined aggregate built on them restores and works.
+ *
  * IDENTIFICATION
  *	  src/vector/vectoraggs.c
  *
@@ -24,7 +29,9 @@
 
 #include <math.h>
 
+#include "catalog/pg_type.h"
 #include "libpq/pqformat.h"
+#include "utils/array.h"
 #include "utils/float.h"
 
 #include "vector.h"
@@ -35,6 +42,9 @@ PG_FUNCTION_INFO_V1(vector_agg_serialize);
 PG_FUNCTION_INFO_V1(vector_agg_deserialize);
 PG_FUNCTION_INFO_V1(vector_agg_avg);
 PG_FUNCTION_INFO_V1(vector_agg_sum);
+PG_FUNCTION_INFO_V1(vector_accum);
+PG_FUNCTION_INFO_V1(vector_avg);
+PG_FUNCTION_INFO_V1(vector_combine);
 
 typedef struct VectorAggStateData
 {
@@ -213,4 +223,110 @@ vector_agg_sum(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	state = (VectorAggState) PG_GETARG_POINTER(0);
 	PG_RETURN_VECTOR_P(StateToVector(state, 1.0));
+}
+
+/*
+ * pgvector-compatible support functions over a float8[] state
+ * {count, sum_1, ..., sum_dim}; '{0}' is the empty state.
+ */
+
+/* The state's values after checking its shape; *len counts them. */
+static float8 *
+ArrayStateValues(ArrayType *state, int *len)
+{
+	if (ARR_NDIM(state) != 1 || ARR_ELEMTYPE(state) != FLOAT8OID ||
+		ARR_DIMS(state)[0] < 1 || array_contains_nulls(state))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("invalid vector aggregate state"),
+				 errdetail("The state must be a one-dimensional double precision array without NULLs: a count, then one sum per dimension.")));
+	*len = ARR_DIMS(state)[0];
+	VectorCheckDim(Max(*len - 1, 1));
+	return (float8 *) ARR_DATA_PTR(state);
+}
+
+static ArrayType *
+ArrayStateBuild(const float8 *values, int len)
+{
+	Datum	   *datums = palloc(sizeof(Datum) * len);
+
+	for (int i = 0; i < len; i++)
+	{
+		if (isinf(values[i]))
+			float_overflow_error();
+		datums[i] = Float8GetDatum(values[i]);
+	}
+	return construct_array(datums, len, FLOAT8OID, sizeof(float8),
+						   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
+
+Datum
+vector_accum(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state = PG_GETARG_ARRAYTYPE_P(0);
+	Vector	   *v = PG_GETARG_VECTOR_P(1);
+	int			len;
+	float8	   *in = ArrayStateValues(state, &len);
+	bool		fresh = (len == 1);
+	float8	   *out;
+
+	/* a state without sums takes its dimensions from the first row */
+	if (!fresh && len - 1 != v->dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("expected %d dimensions, not %d", len - 1, v->dim)));
+
+	out = palloc(sizeof(float8) * (v->dim + 1));
+	out[0] = in[0] + 1;
+	for (int i = 0; i < v->dim; i++)
+		out[i + 1] = (fresh ? 0.0 : in[i + 1]) + (double) v->x[i];
+	PG_RETURN_ARRAYTYPE_P(ArrayStateBuild(out, v->dim + 1));
+}
+
+Datum
+vector_combine(PG_FUNCTION_ARGS)
+{
+	ArrayType  *s1 = PG_GETARG_ARRAYTYPE_P(0);
+	ArrayType  *s2 = PG_GETARG_ARRAYTYPE_P(1);
+	int			len1;
+	int			len2;
+	float8	   *v1 = ArrayStateValues(s1, &len1);
+	float8	   *v2 = ArrayStateValues(s2, &len2);
+	float8	   *out;
+
+	/* a state that saw no rows adds nothing */
+	if (v2[0] == 0)
+		PG_RETURN_ARRAYTYPE_P(ArrayStateBuild(v1, len1));
+	if (v1[0] == 0)
+		PG_RETURN_ARRAYTYPE_P(ArrayStateBuild(v2, len2));
+	if (len1 != len2)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("different vector dimensions %d and %d", len1 - 1, len2 - 1)));
+
+	out = palloc(sizeof(float8) * len1);
+	for (int i = 0; i < len1; i++)
+		out[i] = v1[i] + v2[i];
+	PG_RETURN_ARRAYTYPE_P(ArrayStateBuild(out, len1));
+}
+
+Datum
+vector_avg(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state = PG_GETARG_ARRAYTYPE_P(0);
+	int			len;
+	float8	   *values = ArrayStateValues(state, &len);
+	Vector	   *result;
+
+	if (values[0] == 0)
+		PG_RETURN_NULL();
+	VectorCheckDim(len - 1);
+	result = InitVector(len - 1);
+	for (int i = 0; i < result->dim; i++)
+	{
+		result->x[i] = (float) (values[i + 1] / values[0]);
+		if (isinf(result->x[i]))
+			float_overflow_error();
+	}
+	PG_RETURN_VECTOR_P(result);
 }

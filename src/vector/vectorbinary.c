@@ -81,6 +81,12 @@ VectorBinaryCheck(const unsigned char *data, size_t len, int maxdim,
 	return VECTOR_BINARY_OK;
 }
 
+float
+VectorBinaryElement(const unsigned char *data, int i)
+{
+	return read_float4(data + VECTOR_BINARY_HEADER + 4 * i);
+}
+
 void
 VectorBinaryDecode(const unsigned char *data, int dim, float *out)
 {

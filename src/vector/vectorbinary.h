@@ -40,6 +40,9 @@ typedef enum VectorBinaryStatus
 extern VectorBinaryStatus VectorBinaryCheck(const unsigned char *data, size_t len,
 											int maxdim, int *dim, int *info);
 
+/* Element i (0-based) of a value with at least i + 1 elements. */
+extern float VectorBinaryElement(const unsigned char *data, int i);
+
 /* Decode the dim elements of a value VectorBinaryCheck accepted. */
 extern void VectorBinaryDecode(const unsigned char *data, int dim, float *out);
 

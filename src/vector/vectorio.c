@@ -87,6 +87,20 @@ VectorCheckSameDims(const Vector *a, const Vector *b)
 				 errmsg("different vector dimensions %d and %d", a->dim, b->dim)));
 }
 
+/*
+ * A NaN or infinite element (0-based index) in text or binary input: the
+ * same messages as VectorCheckElement and pgvector.
+ */
+static void
+ReportNotFinite(float value, int element)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 isnan(value) ? errmsg("NaN not allowed in vector") :
+			 errmsg("infinite value not allowed in vector"),
+			 errdetail("Element %d is not a finite float4.", element + 1)));
+}
+
 Datum
 vector_in(PG_FUNCTION_ARGS)
 {
@@ -112,10 +126,8 @@ vector_in(PG_FUNCTION_ARGS)
 					 errmsg("vector cannot have more than %d dimensions", VECTOR_MAX_DIM)));
 			break;
 		case VECTOR_PARSE_NOT_FINITE:
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("infinite or NaN value not allowed in vector"),
-					 errdetail("Element %d of \"%s\" is not a finite float4.", dim + 1, lit)));
+			/* parse the token again to tell NaN from infinity */
+			ReportNotFinite(strtof(errpos, NULL), dim);
 			break;
 		case VECTOR_PARSE_OUT_OF_RANGE:
 			{
@@ -241,10 +253,7 @@ vector_recv(PG_FUNCTION_ARGS)
 							   (int) len - VECTOR_BINARY_HEADER, dim, 4 * dim)));
 			break;
 		case VECTOR_BINARY_NOT_FINITE:
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("infinite or NaN value not allowed in vector"),
-					 errdetail("Element %d is not a finite float4.", info + 1)));
+			ReportNotFinite(VectorBinaryElement(data, info), info);
 			break;
 	}
 	VectorCheckExpectedDim(typmod, dim);
