@@ -355,6 +355,8 @@ WireErrorMessage(const char *body, size_t len, const char *secret)
 	}
 	if (strlen(msg) > 500)
 		msg[500] = '\0';
+	if (msg[0] == '\0')
+		msg = "(empty response)";
 	return HttpScrub(msg, secret);
 }
 
