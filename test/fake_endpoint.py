@@ -19,8 +19,8 @@ client that ignores "index" gets the order wrong.  A chat answer is
 
 Limits like a real provider's: --max-inputs and --max-tokens per request
 (tokens of a text: ceil(bytes / 4)); oversize batches get HTTP 400.
---key K requires "Authorization: Bearer K" (or "api-key: K" on Azure
-routes); a wrong key gets 401 whose message repeats the key it was given,
+--key K (repeatable) requires "Authorization: Bearer K" (or "api-key: K"
+on Azure routes); a wrong key gets 401 whose message repeats the key it was given,
 as OpenAI's does.
 
 Faults are chosen per request by a word in any input text or message:
@@ -142,7 +142,7 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 auth = self.headers.get("Authorization") or ""
                 given = auth[7:] if auth.startswith("Bearer ") else None
-            if given != ARGS.key:
+            if given not in ARGS.key:
                 count("auth_bad")
                 self.error(401, "Incorrect API key provided: %s" % given, ollama=ollama)
                 return
@@ -298,7 +298,7 @@ def main():
     p.add_argument("--dims", type=int, default=8)
     p.add_argument("--max-inputs", type=int, default=0)
     p.add_argument("--max-tokens", type=int, default=0)
-    p.add_argument("--key")
+    p.add_argument("--key", action="append", help="accepted key (repeatable)")
     p.add_argument("--retry-after", type=int, default=1)
     p.add_argument("--verbose", action="store_true")
     ARGS = p.parse_args()
