@@ -7,10 +7,11 @@
  * compiled for AVX2/FMA, through target attributes, and vectorinit.c calls
  * them only after CPU detection says the CPU and the OS support them.
  *
- * Each kernel keeps four independent accumulators so that consecutive
- * FMAs do not wait on each other's latency, then handles 8-float steps
- * and finally the last 1..7 floats with a masked load, which never reads
- * past the end of the input.  Loads are unaligned: a Vector's data sits 8
+ * Each kernel first consumes, with one masked load, the floats before a is
+ * 32-byte aligned, then keeps eight independent accumulators over 64-float
+ * steps so that consecutive FMAs do not wait on each other's latency, then
+ * handles 8-float steps and finally the last 1..7 floats with a masked
+ * load.  Masked loads never read (or fault on) the lanes they skip.  Loads are unaligned: a Vector's data sits 8
  * bytes into its varlena, and HNSW passes pointers into pages.
  *
  * The summation order differs from the scalar reference, so results may
@@ -54,33 +55,76 @@ hsum(__m256 v)
 	return _mm_cvtss_f32(lo);
 }
 
+/*
+ * Floats to consume before a is 32-byte aligned (at most n).  Loads from a
+ * then never straddle a cache line; b may still, which costs less than
+ * both doing so.  a is float-aligned, as every float pointer is.
+ */
+static inline int
+head_count(const float *a, int n)
+{
+	int			head = (int) (((32 - ((uintptr_t) a & 31)) & 31) >> 2);
+
+	return Min(head, n);
+}
+
+/* one step of 8 floats: acc += (a - b)^2 */
+#define L2_STEP(acc, off) \
+	do { \
+		__m256		d_ = _mm256_sub_ps(_mm256_loadu_ps(a + i + (off)), \
+									   _mm256_loadu_ps(b + i + (off))); \
+		(acc) = _mm256_fmadd_ps(d_, d_, (acc)); \
+	} while (0)
+
+/* acc += a * b */
+#define IP_STEP(acc, off) \
+	((acc) = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + (off)), \
+							 _mm256_loadu_ps(b + i + (off)), (acc)))
+
+/* acc += |a - b| (clearing the sign bit is fabsf) */
+#define L1_STEP(acc, off) \
+	((acc) = _mm256_add_ps((acc), \
+						   _mm256_and_ps(absmask, \
+										 _mm256_sub_ps(_mm256_loadu_ps(a + i + (off)), \
+													   _mm256_loadu_ps(b + i + (off))))))
+
+/*
+ * Eight accumulators: an FMA has a latency of about 4 cycles and two can
+ * start per cycle, so fewer chains would leave the FMA units idle.
+ */
 static AVX2_FN float
 avx2_l2_squared(const float *a, const float *b, int n)
 {
 	__m256		s0 = _mm256_setzero_ps(),
 				s1 = _mm256_setzero_ps(),
 				s2 = _mm256_setzero_ps(),
-				s3 = _mm256_setzero_ps();
-	int			i = 0;
+				s3 = _mm256_setzero_ps(),
+				s4 = _mm256_setzero_ps(),
+				s5 = _mm256_setzero_ps(),
+				s6 = _mm256_setzero_ps(),
+				s7 = _mm256_setzero_ps();
+	int			i = head_count(a, n);
 
-	for (; i + 32 <= n; i += 32)
+	if (i > 0)
 	{
-		__m256		d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
-		__m256		d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
-		__m256		d2 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16));
-		__m256		d3 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24));
+		__m256i		m = tail_mask(i);
+		__m256		d = _mm256_sub_ps(_mm256_maskload_ps(a, m), _mm256_maskload_ps(b, m));
 
-		s0 = _mm256_fmadd_ps(d0, d0, s0);
-		s1 = _mm256_fmadd_ps(d1, d1, s1);
-		s2 = _mm256_fmadd_ps(d2, d2, s2);
-		s3 = _mm256_fmadd_ps(d3, d3, s3);
+		s7 = _mm256_fmadd_ps(d, d, s7);
+	}
+	for (; i + 64 <= n; i += 64)
+	{
+		L2_STEP(s0, 0);
+		L2_STEP(s1, 8);
+		L2_STEP(s2, 16);
+		L2_STEP(s3, 24);
+		L2_STEP(s4, 32);
+		L2_STEP(s5, 40);
+		L2_STEP(s6, 48);
+		L2_STEP(s7, 56);
 	}
 	for (; i + 8 <= n; i += 8)
-	{
-		__m256		d = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
-
-		s0 = _mm256_fmadd_ps(d, d, s0);
-	}
+		L2_STEP(s0, 0);
 	if (i < n)
 	{
 		__m256i		m = tail_mask(n - i);
@@ -89,7 +133,8 @@ avx2_l2_squared(const float *a, const float *b, int n)
 
 		s1 = _mm256_fmadd_ps(d, d, s1);
 	}
-	return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+	return hsum(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)),
+							  _mm256_add_ps(_mm256_add_ps(s4, s5), _mm256_add_ps(s6, s7))));
 }
 
 static AVX2_FN float
@@ -98,18 +143,32 @@ avx2_inner_product(const float *a, const float *b, int n)
 	__m256		s0 = _mm256_setzero_ps(),
 				s1 = _mm256_setzero_ps(),
 				s2 = _mm256_setzero_ps(),
-				s3 = _mm256_setzero_ps();
-	int			i = 0;
+				s3 = _mm256_setzero_ps(),
+				s4 = _mm256_setzero_ps(),
+				s5 = _mm256_setzero_ps(),
+				s6 = _mm256_setzero_ps(),
+				s7 = _mm256_setzero_ps();
+	int			i = head_count(a, n);
 
-	for (; i + 32 <= n; i += 32)
+	if (i > 0)
 	{
-		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-		s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
-		s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+		__m256i		m = tail_mask(i);
+
+		s7 = _mm256_fmadd_ps(_mm256_maskload_ps(a, m), _mm256_maskload_ps(b, m), s7);
+	}
+	for (; i + 64 <= n; i += 64)
+	{
+		IP_STEP(s0, 0);
+		IP_STEP(s1, 8);
+		IP_STEP(s2, 16);
+		IP_STEP(s3, 24);
+		IP_STEP(s4, 32);
+		IP_STEP(s5, 40);
+		IP_STEP(s6, 48);
+		IP_STEP(s7, 56);
 	}
 	for (; i + 8 <= n; i += 8)
-		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+		IP_STEP(s0, 0);
 	if (i < n)
 	{
 		__m256i		m = tail_mask(n - i);
@@ -117,13 +176,13 @@ avx2_inner_product(const float *a, const float *b, int n)
 		s1 = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, m),
 							 _mm256_maskload_ps(b + i, m), s1);
 	}
-	return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+	return hsum(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)),
+							  _mm256_add_ps(_mm256_add_ps(s4, s5), _mm256_add_ps(s6, s7))));
 }
 
 /*
- * Three sums at once: two accumulators each (six live registers plus the
- * loads) is enough to hide FMA latency here, since every step issues three
- * independent FMAs.
+ * Three sums at once: every step already issues three independent FMAs, so
+ * two accumulators per sum (six chains) keep the FMA units busy.
  */
 static AVX2_FN void
 avx2_cosine_parts(const float *a, const float *b, int n,
@@ -135,8 +194,18 @@ avx2_cosine_parts(const float *a, const float *b, int n,
 				na1 = _mm256_setzero_ps(),
 				nb0 = _mm256_setzero_ps(),
 				nb1 = _mm256_setzero_ps();
-	int			i = 0;
+	int			i = head_count(a, n);
 
+	if (i > 0)
+	{
+		__m256i		m = tail_mask(i);
+		__m256		x = _mm256_maskload_ps(a, m);
+		__m256		y = _mm256_maskload_ps(b, m);
+
+		d1 = _mm256_fmadd_ps(x, y, d1);
+		na1 = _mm256_fmadd_ps(x, x, na1);
+		nb1 = _mm256_fmadd_ps(y, y, nb1);
+	}
 	for (; i + 16 <= n; i += 16)
 	{
 		__m256		x0 = _mm256_loadu_ps(a + i);
@@ -179,23 +248,38 @@ avx2_cosine_parts(const float *a, const float *b, int n,
 static AVX2_FN float
 avx2_l1(const float *a, const float *b, int n)
 {
-	/* clearing the sign bit is fabsf */
 	const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
 	__m256		s0 = _mm256_setzero_ps(),
 				s1 = _mm256_setzero_ps(),
 				s2 = _mm256_setzero_ps(),
-				s3 = _mm256_setzero_ps();
-	int			i = 0;
+				s3 = _mm256_setzero_ps(),
+				s4 = _mm256_setzero_ps(),
+				s5 = _mm256_setzero_ps(),
+				s6 = _mm256_setzero_ps(),
+				s7 = _mm256_setzero_ps();
+	int			i = head_count(a, n);
 
-	for (; i + 32 <= n; i += 32)
+	if (i > 0)
 	{
-		s0 = _mm256_add_ps(s0, _mm256_and_ps(absmask, _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i))));
-		s1 = _mm256_add_ps(s1, _mm256_and_ps(absmask, _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8))));
-		s2 = _mm256_add_ps(s2, _mm256_and_ps(absmask, _mm256_sub_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16))));
-		s3 = _mm256_add_ps(s3, _mm256_and_ps(absmask, _mm256_sub_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24))));
+		__m256i		m = tail_mask(i);
+
+		s7 = _mm256_add_ps(s7, _mm256_and_ps(absmask,
+											 _mm256_sub_ps(_mm256_maskload_ps(a, m),
+														   _mm256_maskload_ps(b, m))));
+	}
+	for (; i + 64 <= n; i += 64)
+	{
+		L1_STEP(s0, 0);
+		L1_STEP(s1, 8);
+		L1_STEP(s2, 16);
+		L1_STEP(s3, 24);
+		L1_STEP(s4, 32);
+		L1_STEP(s5, 40);
+		L1_STEP(s6, 48);
+		L1_STEP(s7, 56);
 	}
 	for (; i + 8 <= n; i += 8)
-		s0 = _mm256_add_ps(s0, _mm256_and_ps(absmask, _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i))));
+		L1_STEP(s0, 0);
 	if (i < n)
 	{
 		__m256i		m = tail_mask(n - i);
@@ -204,7 +288,8 @@ avx2_l1(const float *a, const float *b, int n)
 											 _mm256_sub_ps(_mm256_maskload_ps(a + i, m),
 														   _mm256_maskload_ps(b + i, m))));
 	}
-	return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+	return hsum(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)),
+							  _mm256_add_ps(_mm256_add_ps(s4, s5), _mm256_add_ps(s6, s7))));
 }
 
 const VectorKernels VectorKernelsAvx2 = {
