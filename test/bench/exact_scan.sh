@@ -124,56 +124,66 @@ for db in gen pgv; do
 	sql "$db" -tAc "SELECT pg_prewarm('items'), pg_prewarm('queries')" >/dev/null
 done
 
-cat > "$GENAI_WORK/query.sql" <<SQL
-\set qid random(1, 100)
-SELECT id FROM items ORDER BY v <-> (SELECT q FROM queries WHERE qid = :qid) LIMIT 10;
+# One timed run: one session runs $QUERIES queries (query vectors in a
+# fixed order) and prints its wall time and its own CPU time per query in ms.
+# CPU time comes from the backend's /proc/self/schedstat (time on a CPU,
+# in ns), so time spent waiting for a CPU on a shared machine is left out.
+# With parallel workers their CPU time is not included: compare wall times.
+cat > "$GENAI_WORK/run.sql" <<SQL
+\\set QUIET on
+SELECT clock_timestamp() AS w0,
+       split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint AS c0 \\gset
+\\o /dev/null
+SELECT format('SELECT id FROM items ORDER BY v <-> (SELECT q FROM queries WHERE qid = %s) LIMIT 10', 1 + (i * 37) % 100)
+FROM generate_series(1, $QUERIES) i \\gexec
+\\o
+SELECT round(extract(epoch FROM clock_timestamp() - :'w0') * 1000 / $QUERIES, 3),
+       round((split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint - :c0) / 1e6 / $QUERIES, 3);
 SQL
 genai_chown_work
 genai_log "plan: $(sql gen -tAc "EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY v <-> (SELECT q FROM queries WHERE qid = 1) LIMIT 10" | tr '\n' ' ' | tr -s ' ')"
 
-# one timed run: prints seconds taken for $QUERIES queries
+# prints "wall_ms cpu_ms" per query
 timed_run() {
 	local db=$1 opts=""
 	[ "$db" = gen ] && opts="-c genai.simd=$SIMD"
-	genai_as_pg env PGOPTIONS="$opts" pgbench -n -h "$GENAI_WORK" -p "$PORT" -U postgres \
-		--random-seed=7 -t "$QUERIES" -f "$GENAI_WORK/query.sql" "$db" 2>&1 |
-		sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p'
+	PGOPTIONS="$opts" sql "$db" -tA -F ' ' -f "$GENAI_WORK/run.sql"
 }
 
 # a warm-up run each, then alternating timed rounds (order swapped each
-# round).  The machine may be shared: each side's figure is the median of
-# its rounds, and the best round is shown too.
+# round).  The machine may be shared: each figure is the median of the
+# rounds, and CPU time is shown beside wall time.
 timed_run gen >/dev/null
 timed_run pgv >/dev/null
-gen_ms=""
-pgv_ms=""
-printf '%-6s %16s %16s\n' round "genai ms/query" "pgvector ms/query"
+results=$GENAI_WORK/rounds.txt
+: > "$results"
+printf '%-6s %22s %22s\n' round "genai wall/cpu ms" "pgvector wall/cpu ms"
 for r in $(seq 1 "$ROUNDS"); do
 	if [ $((r % 2)) = 1 ]; then
 		g=$(timed_run gen); p=$(timed_run pgv)
 	else
 		p=$(timed_run pgv); g=$(timed_run gen)
 	fi
-	printf '%-6s %16s %16s\n' "$r" "$g" "$p"
-	gen_ms="$gen_ms $g"
-	pgv_ms="$pgv_ms $p"
+	printf '%-6s %22s %22s\n' "$r" "$g" "$p"
+	echo "$g $p" >> "$results"
 done
 
-# median and minimum of a list of numbers
-stat() {
-	echo "$1" | tr ' ' '\n' | sed '/^$/d' | sort -g |
-		awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m, v[1] }'
-}
-read -r gen_med gen_min <<<"$(stat "$gen_ms")"
-read -r pgv_med pgv_min <<<"$(stat "$pgv_ms")"
 echo
-printf 'exact top-10 over %d x %d, workers per gather %s, storage %s, genai.simd %s (%s)\n' \
-	"$ROWS" "$DIM" "$WORKERS" "$STORAGE" "$SIMD" \
+printf 'exact top-10 over %d x %d, %d queries per round, %d rounds, workers per gather %s, storage %s, genai.simd %s (%s)\n' \
+	"$ROWS" "$DIM" "$QUERIES" "$ROUNDS" "$WORKERS" "$STORAGE" "$SIMD" \
 	"$(sql gen -tAc "SET genai.simd = '$SIMD'; SELECT genai_simd_active()")"
-awk -v gm="$gen_med" -v gb="$gen_min" -v pm="$pgv_med" -v pb="$pgv_min" 'BEGIN {
-	printf "  %-9s %10s %10s\n", "", "median", "best"
-	printf "  %-9s %8.2f/s %8.2f/s\n", "genai", 1000 / gm, 1000 / gb
-	printf "  %-9s %8.2f/s %8.2f/s\n", "pgvector", 1000 / pm, 1000 / pb
-	printf "  ratio genai / pgvector (queries per second): median %.2fx, best %.2fx (target >= 1.2x)\n", pm / gm, pb / gb
-}'
+awk '
+function median(a, n,    i, j, t) {
+	for (i = 2; i <= n; i++)
+		for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+	return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+{ n++; gw[n] = $1; gc[n] = $2; pw[n] = $3; pc[n] = $4 }
+END {
+	mgw = median(gw, n); mgc = median(gc, n); mpw = median(pw, n); mpc = median(pc, n)
+	printf "  %-9s %12s %12s\n", "", "wall q/s", "cpu q/s"
+	printf "  %-9s %12.2f %12.2f\n", "genai", 1000 / mgw, 1000 / mgc
+	printf "  %-9s %12.2f %12.2f\n", "pgvector", 1000 / mpw, 1000 / mpc
+	printf "  ratio genai / pgvector (medians): wall %.2fx, cpu %.2fx (target >= 1.2x)\n", mpw / mgw, mpc / mgc
+}' "$results"
 genai_as_pg pg_ctl -D "$data" -m fast stop >/dev/null
