@@ -6,9 +6,12 @@
  *	  through SQL, and prompt assembly.
  *
  * Everything here runs inside an SPI connection opened by the SQL-callable
- * function at the top of the call, which then switches CurrentMemoryContext
- * back to its own context: what these functions palloc outlives SPI_finish,
- * and datums taken from SPI_tuptable are copied before it is freed.  Retrieval queries run as the caller;
+ * function at the top of the call.  What these functions palloc lives in
+ * the SPI procedure context (every SPI call switches back to it), so it
+ * dies at SPI_finish: the SQL-callable function hands its results to the
+ * caller (tuplestore rows, or a datum built in the caller's context) before
+ * calling SPI_finish.  Datums taken from SPI_tuptable are copied before the
+ * tuple table is freed.  Retrieval queries run as the caller;
  * only the audit and cache writers switch to the extension's owner.
  *
  * IDENTIFICATION

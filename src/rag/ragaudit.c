@@ -184,12 +184,10 @@ Datum
 rag_audit_purge(PG_FUNCTION_ARGS)
 {
 	RagExtension ext;
-	MemoryContext oldcxt = CurrentMemoryContext;
 	int			n;
 
 	RagGetExtension(&ext);
 	SPI_connect();
-	MemoryContextSwitchTo(oldcxt);
 	n = purge_expired(&ext);
 	SPI_finish();
 	PG_RETURN_INT64(n);

@@ -160,7 +160,6 @@ rag_answer(PG_FUNCTION_ARGS)
 	oldcxt = CurrentMemoryContext;
 	RagGetExtension(&ext);
 	SPI_connect();
-	MemoryContextSwitchTo(oldcxt);
 
 	/* name the provider the call will use, for the audit row and the result */
 	if (provider == NULL)
@@ -196,6 +195,8 @@ rag_answer(PG_FUNCTION_ARGS)
 	audit.question = question;
 	RagAuditWrite(&ext, &audit);
 
+	/* the result must outlive the SPI procedure context */
+	MemoryContextSwitchTo(oldcxt);
 	result = result_jsonb(answer, p, hits, completion_tokens, model, provider, cached);
 	SPI_finish();
 	PG_RETURN_DATUM(result);

@@ -349,10 +349,11 @@ rag_build_prompt(PG_FUNCTION_ARGS)
 	oldcxt = CurrentMemoryContext;
 	RagGetExtension(&ext);
 	SPI_connect();
-	MemoryContextSwitchTo(oldcxt);
 	hits = context_hits(PG_GETARG_DATUM(1));
 	p = RagBuildPrompt(&ext, question, hits, context_window, answer_reserve,
 					   encoding, system_prompt, min_tail);
+	/* the result must outlive the SPI procedure context */
+	MemoryContextSwitchTo(oldcxt);
 	result = RagPromptToJsonb(p);
 	SPI_finish();
 	PG_RETURN_DATUM(result);

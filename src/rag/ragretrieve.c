@@ -365,7 +365,6 @@ retrieve_common(FunctionCallInfo fcinfo, bool text_question)
 {
 	Oid			relid = PG_GETARG_OID(1);
 	int			k = PG_GETARG_INT32(2);
-	MemoryContext oldcxt;
 	RagExtension ext;
 	RagSource  *src;
 	RagAuditEntry audit;
@@ -379,10 +378,8 @@ retrieve_common(FunctionCallInfo fcinfo, bool text_question)
 	check_k(k);
 	InitMaterializedSRF(fcinfo, 0);
 
-	oldcxt = CurrentMemoryContext;
 	RagGetExtension(&ext);
 	SPI_connect();
-	MemoryContextSwitchTo(oldcxt);
 
 	src = RagLookupSource(&ext, relid);
 	if (text_question)
@@ -406,8 +403,9 @@ retrieve_common(FunctionCallInfo fcinfo, bool text_question)
 	audit.question = question;
 	RagAuditWrite(&ext, &audit);
 
-	SPI_finish();
+	/* the tuplestore copies the rows; hits die with the SPI context */
 	emit_hits(fcinfo, hits, false);
+	SPI_finish();
 	return (Datum) 0;
 }
 
@@ -439,7 +437,6 @@ rag_retrieve_hybrid(PG_FUNCTION_ARGS)
 	int			rrf_k;
 	int			candidates;
 	char	   *question;
-	MemoryContext oldcxt;
 	RagExtension ext;
 	RagSource  *src;
 	RagAuditEntry audit;
@@ -479,10 +476,8 @@ rag_retrieve_hybrid(PG_FUNCTION_ARGS)
 				 errmsg("candidates must be between k and %d", RAG_MAX_CANDIDATES)));
 	InitMaterializedSRF(fcinfo, 0);
 
-	oldcxt = CurrentMemoryContext;
 	RagGetExtension(&ext);
 	SPI_connect();
-	MemoryContextSwitchTo(oldcxt);
 
 	src = RagLookupSource(&ext, relid);
 	if (vw > 0)
@@ -508,7 +503,7 @@ rag_retrieve_hybrid(PG_FUNCTION_ARGS)
 	audit.question = question;
 	RagAuditWrite(&ext, &audit);
 
-	SPI_finish();
 	emit_hits(fcinfo, hits, true);
+	SPI_finish();
 	return (Datum) 0;
 }

@@ -85,11 +85,10 @@ RagTextArray(List *strings)
 }
 
 /*
- * The registration of "relid".  Everyone may read rag_source; it is read as
- * the extension's owner only so that the policy on it (which shows every
- * row for SELECT) does not trip over "SET row_security = off".  Like everything in this subsystem, it runs inside an SPI
- * connection with CurrentMemoryContext switched back to the caller's
- * context (see rag.h), so the result outlives SPI_finish.
+ * The registration of "relid", allocated in the SPI procedure context.
+ * Everyone may read rag_source; it is read as the extension's owner only so
+ * that the policy on it (which shows every row for SELECT) does not trip
+ * over "SET row_security = off".
  */
 RagSource *
 RagLookupSource(RagExtension *ext, Oid relid)
