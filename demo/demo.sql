@@ -74,13 +74,13 @@ INSERT INTO hr_documents (employee, title, body) VALUES
 	(NULL, 'Remote work policy',
 	 'Employees may work remotely up to three days per week. Working from another country requires HR approval in advance.'),
 	('alice', 'Employee record: Alice Martin',
-	 'Alice Martin, Senior Engineer. Annual salary: 84,000 EUR. Leave balance: 12 days of annual leave left this year. Next salary review: April.'),
+	 'Alice Martin is a Senior Engineer. Alice''s annual salary is 84,000 EUR. Alice has 12 days of annual leave left this year.'),
 	('bob', 'Employee record: Bob Novak',
-	 'Bob Novak, Engineer. Annual salary: 71,500 EUR. Leave balance: 3 days of annual leave left this year. Currently on a parental leave block from June.'),
+	 'Bob Novak is an Engineer. Bob''s annual salary is 71,500 EUR. Bob has 3 days of annual leave left this year. Bob takes a parental leave block from June.'),
 	('carol', 'Employee record: Carol Diaz',
-	 'Carol Diaz, Account Executive. Annual salary: 66,000 EUR plus commission. Leave balance: 19 days of annual leave left this year.'),
+	 'Carol Diaz is an Account Executive. Carol''s annual salary is 66,000 EUR plus commission. Carol has 19 days of annual leave left this year.'),
 	('maria', 'Employee record: Maria Lopez',
-	 'Maria Lopez, Engineering Manager. Annual salary: 112,000 EUR. Leave balance: 8 days of annual leave left this year.');
+	 'Maria Lopez is the Engineering Manager. Maria''s annual salary is 112,000 EUR. Maria has 8 days of annual leave left this year.');
 
 -- Who may read what: policies everyone; a record its employee, the
 -- employee's manager, and HR.
