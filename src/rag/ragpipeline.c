@@ -161,7 +161,15 @@ rag_answer(PG_FUNCTION_ARGS)
 	RagGetExtension(&ext);
 	SPI_connect();
 
-	/* name the provider the call will use, for the audit row and the result */
+	src = RagLookupSource(&ext, relid);
+
+	/*
+	 * The completion provider: the argument, else the source's registered
+	 * provider, else genai.default_provider; named here for the audit row
+	 * and the result.
+	 */
+	if (provider == NULL && src->provider != NULL)
+		provider = src->provider;
 	if (provider == NULL)
 	{
 		const char *dflt = GetConfigOption("genai.default_provider", true, false);
@@ -170,7 +178,6 @@ rag_answer(PG_FUNCTION_ARGS)
 			provider = pstrdup(dflt);
 	}
 
-	src = RagLookupSource(&ext, relid);
 	qvec = RagEmbed(&ext, src, question, &cached);
 	if (hybrid)
 		hits = RagRetrieveHybrid(&ext, src, question, qvec, k, 1.0, 1.0, 60,
