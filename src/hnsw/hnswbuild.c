@@ -345,6 +345,88 @@ MemInsert(HnswBuildState *bs, int64 i)
 	}
 }
 
+/*
+ * Heuristic pruning can leave a node that no other node links to at level
+ * 0, so no search can find it.  Link every such node from its nearest
+ * reachable neighbour (taking the last, farthest, slot of a full list) and
+ * repeat until every node is reachable (a replaced link can orphan another
+ * node, rarely).
+ */
+static void
+FixReachability(HnswBuildState *bs)
+{
+	bool	   *reached;
+	int64	   *queue;
+
+	if (bs->n == 0)
+		return;
+	reached = palloc_extended(sizeof(bool) * bs->n, MCXT_ALLOC_HUGE);
+	queue = palloc_extended(sizeof(int64) * bs->n, MCXT_ALLOC_HUGE);
+	for (int pass = 0; pass < 20; pass++)
+	{
+		int64		head = 0,
+					tail = 0;
+		int64		fixed = 0;
+
+		memset(reached, 0, sizeof(bool) * bs->n);
+		reached[bs->entry] = true;
+		queue[tail++] = bs->entry;
+		for (;;)
+		{
+			while (head < tail)
+			{
+				uint32	   *links = NodeLinks(bs, queue[head++], 0);
+
+				for (int k = 0; k < bs->info.m0 && links[k] != HNSW_INVALID_NID; k++)
+				{
+					int64		j = NidNode(bs, links[k]);
+
+					if (!reached[j])
+					{
+						reached[j] = true;
+						queue[tail++] = j;
+					}
+				}
+			}
+			if (tail == bs->n)
+				break;
+			/* link the first unreached node whose neighbour is reached */
+			for (int64 u = 0; u < bs->n; u++)
+			{
+				uint32	   *links;
+
+				if (reached[u])
+					continue;
+				links = NodeLinks(bs, u, 0);
+				for (int k = 0; k < bs->info.m0 && links[k] != HNSW_INVALID_NID; k++)
+				{
+					int64		v = NidNode(bs, links[k]);
+					uint32	   *vl;
+					int			n;
+
+					if (!reached[v])
+						continue;
+					vl = NodeLinks(bs, v, 0);
+					n = CountLinks(vl, bs->info.m0);
+					vl[n < bs->info.m0 ? n : bs->info.m0 - 1] = NodeNid(bs, u);
+					reached[u] = true;
+					queue[tail++] = u;
+					fixed++;
+					break;
+				}
+				if (reached[u])
+					break;
+			}
+			if (head == tail)
+				break;			/* nothing reachable links to the rest */
+		}
+		if (fixed == 0)
+			break;
+	}
+	pfree(reached);
+	pfree(queue);
+}
+
 /* ---- writing the graph ---- */
 
 static Buffer
@@ -509,6 +591,7 @@ BuildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 				 errdetail("Building will take significantly more time."),
 				 errhint("Increase maintenance_work_mem to speed up builds.")));
 		MemoryContextSwitchTo(old);
+		FixReachability(bs);
 		WriteGraph(bs);
 		bs->spilled = true;
 		MemoryContextDelete(bs->graphctx);
@@ -605,7 +688,10 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 										  BuildCallback, &bs, NULL);
 
 	if (!bs.spilled)
+	{
+		FixReachability(&bs);
 		WriteGraph(&bs);
+	}
 	if (bs.graphctx)
 		MemoryContextDelete(bs.graphctx);
 	MemoryContextDelete(bs.tmpctx);

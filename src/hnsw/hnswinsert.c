@@ -227,7 +227,9 @@ LinksInPage(const HnswInfo *info, Page page, uint32 nid, int level,
 
 /*
  * Make node x (at distance dist from the new node) link back to newnid at
- * level.  xvec is x's vector.
+ * level.  xvec is x's vector.  Returns whether x's list now holds newnid.
+ * With force, newnid takes the last slot of a full list even when the
+ * heuristic would drop it, so the new node has at least one link in.
  */
 static const HnswCandidate *sort_unsorted;
 
@@ -242,9 +244,9 @@ order_cmp(const void *a, const void *b)
 	return x->nid < y->nid ? -1 : x->nid > y->nid ? 1 : 0;
 }
 
-static void
+static bool
 AddBackLink(Relation index, const HnswInfo *info, uint32 x, const float *xvec,
-			int level, uint32 newnid, const float *newvec, double dist)
+			int level, uint32 newnid, const float *newvec, double dist, bool force)
 {
 	int			cap = HnswLayerCapacity(info, level);
 	HnswSlotHeader hdr;
@@ -257,7 +259,7 @@ AddBackLink(Relation index, const HnswInfo *info, uint32 x, const float *xvec,
 		HnswReadLinks(index, info, x, 0, dummy, &hdr);
 		if (!(hdr.flags & HNSW_SLOT_USED) || (hdr.flags & HNSW_SLOT_DELETED) ||
 			(level > 0 && (hdr.level < level || !ItemPointerIsValid(&hdr.uppertid))))
-			return;
+			return false;
 		blkno = level == 0 ? HnswNidBlock(info, x) : ItemPointerGetBlockNumber(&hdr.uppertid);
 	}
 
@@ -288,14 +290,14 @@ AddBackLink(Relation index, const HnswInfo *info, uint32 x, const float *xvec,
 		if (links == NULL)
 		{
 			UnlockReleaseBuffer(buf);
-			return;
+			return false;
 		}
 		while (n < cap && links[n] != HNSW_INVALID_NID)
 		{
 			if (links[n] == newnid)
 			{
 				UnlockReleaseBuffer(buf);
-				return;
+				return true;
 			}
 			n++;
 		}
@@ -308,7 +310,7 @@ AddBackLink(Relation index, const HnswInfo *info, uint32 x, const float *xvec,
 			links[n] = newnid;
 			GenericXLogFinish(state);
 			UnlockReleaseBuffer(buf);
-			return;
+			return true;
 		}
 
 		/* full: prune without holding the lock */
@@ -356,8 +358,13 @@ AddBackLink(Relation index, const HnswInfo *info, uint32 x, const float *xvec,
 			if (k < nkeep && newlist[k] == newnid)
 				kept_new = true;
 		}
+		if (!kept_new && force)
+		{
+			newlist[Min(nkeep, cap - 1)] = newnid;
+			kept_new = true;
+		}
 		if (!kept_new && nkeep == cap && memcmp(newlist, old, sizeof(uint32) * cap) == 0)
-			return;
+			return false;
 
 		buf = ReadBuffer(index, blkno);
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
@@ -365,7 +372,7 @@ AddBackLink(Relation index, const HnswInfo *info, uint32 x, const float *xvec,
 		if (links == NULL)
 		{
 			UnlockReleaseBuffer(buf);
-			return;
+			return false;
 		}
 		if (memcmp(links, old, sizeof(uint32) * cap) != 0)
 		{
@@ -379,8 +386,9 @@ AddBackLink(Relation index, const HnswInfo *info, uint32 x, const float *xvec,
 		memcpy(links, newlist, sizeof(uint32) * cap);
 		GenericXLogFinish(state);
 		UnlockReleaseBuffer(buf);
-		return;
+		return kept_new;
 	}
+	return false;
 }
 
 /*
@@ -614,13 +622,24 @@ HnswInsertOnDisk(Relation index, const HnswInfo *info, const float *vec,
 
 	for (int l = top; l >= 0; l--)
 	{
+		bool		linked = false;
+
 		for (int k = 0; k < choices[l].n; k++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			AddBackLink(index, info, choices[l].cands[k].nid,
-						choices[l].vectors + (int64) k * info->dims,
-						l, nid, vec, choices[l].cands[k].distance);
+			if (AddBackLink(index, info, choices[l].cands[k].nid,
+							choices[l].vectors + (int64) k * info->dims,
+							l, nid, vec, choices[l].cands[k].distance, false))
+				linked = true;
 		}
+
+		/*
+		 * Every neighbour pruned the new node away: make the nearest keep it,
+		 * or no search could reach it.
+		 */
+		if (l == 0 && !linked && choices[0].n > 0)
+			AddBackLink(index, info, choices[0].cands[0].nid, choices[0].vectors, 0, nid, vec,
+						choices[0].cands[0].distance, true);
 	}
 
 	UnlockPage(index, HNSW_UPDATE_LOCK, lockmode);

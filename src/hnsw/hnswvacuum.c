@@ -168,6 +168,7 @@ MarkDead(VacState *vs, IndexBulkDeleteCallback callback, void *callback_state,
 				stats->tuples_removed++;
 			}
 			GenericXLogFinish(state);
+			LockBuffer(buf, BUFFER_LOCK_UNLOCK);
 		}
 		ReleaseBuffer(buf);
 	}
