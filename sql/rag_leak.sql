@@ -105,6 +105,30 @@ FROM rag_l_before b FULL JOIN
 	 retrieve_hybrid('annual leave days', 'rag_l_docs', 5, vector_weight => 0) a ON a.id = b.id
 ORDER BY 1;
 
+-- planner estimates: genai's @@ does not read the column's statistics for a
+-- caller under RLS, so a word found only in invisible rows is estimated like
+-- a word found nowhere; the built-in @@ (PostgreSQL's own tsmatchsel) does
+-- read them, which EXPLAIN shows
+CREATE FUNCTION rag_l_estimate(q text) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE j json;
+BEGIN
+	EXECUTE 'EXPLAIN (FORMAT JSON) ' || q INTO j;
+	RETURN (j->0->'Plan'->>'Plan Rows')::float8;
+END $$;
+SELECT rag_l_estimate($$SELECT 1 FROM rag_l_docs WHERE tsv OPERATOR(public.@@) to_tsquery('english', 'zebracode')$$)
+	 = rag_l_estimate($$SELECT 1 FROM rag_l_docs WHERE tsv OPERATOR(public.@@) to_tsquery('english', 'nosuchword')$$)
+	   AS genai_same_estimate,
+	   rag_l_estimate($$SELECT 1 FROM rag_l_docs WHERE tsv @@ to_tsquery('english', 'zebracode')$$)
+	 = rag_l_estimate($$SELECT 1 FROM rag_l_docs WHERE tsv @@ to_tsquery('english', 'nosuchword')$$)
+	   AS builtin_same_estimate;
+-- (for a caller who sees every row, genai's estimate does use the statistics)
+RESET ROLE;
+SELECT rag_l_estimate($$SELECT 1 FROM rag_l_docs WHERE tsv OPERATOR(public.@@) to_tsquery('english', 'zebracode')$$)
+	 > rag_l_estimate($$SELECT 1 FROM rag_l_docs WHERE tsv OPERATOR(public.@@) to_tsquery('english', 'nosuchword')$$)
+	   AS owner_estimate_uses_statistics;
+SET ROLE rag_l_mallory;
+DROP FUNCTION rag_l_estimate(text);
+
 -- 8. SET row_security = off: refused, not bypassed
 SET row_security = off;
 SELECT count(*) FROM retrieve('annual leave', 'rag_l_docs', 5);

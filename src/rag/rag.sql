@@ -161,9 +161,13 @@ $$;
 -- "tsv OPERATOR(@extschema@.@@) query" below any policy.  See README.
 CREATE FUNCTION rag_ts_match(tsvector, tsquery) RETURNS boolean
 	LANGUAGE internal IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF AS 'ts_match_vq';
+-- Its estimator reads the column's statistics only for callers who may see
+-- every row (src/rag/ragtext.c).
+CREATE FUNCTION rag_tsmatchsel(internal, oid, internal, integer) RETURNS double precision
+	AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE OPERATOR @@ (
 	LEFTARG = tsvector, RIGHTARG = tsquery, PROCEDURE = rag_ts_match,
-	RESTRICT = tsmatchsel, JOIN = tsmatchjoinsel
+	RESTRICT = rag_tsmatchsel, JOIN = tsmatchjoinsel
 );
 CREATE OPERATOR CLASS rag_tsvector_ops FOR TYPE tsvector USING gin AS
 	OPERATOR 1 @extschema@.@@ (tsvector, tsquery),

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# test/bench/rag_bench.sh -- retrieval under row-level security, 100k rows
+#
+#   test/bench/rag_bench.sh            (as root or as the server user)
+#
+# Not part of the pass/fail suite.  One cluster, one table of BENCH_ROWS
+# rows split over 10 tenants by an RLS policy (tenant =
+# current_setting('bench.tenant')), an HNSW index on the vectors and a GIN
+# index (rag_tsvector_ops) on the text, queried by an ordinary role.  It
+# prints, side by side in one run:
+#
+#   1. retrieve(vector, source, 10) against the bare query it wraps
+#      (SELECT ... ORDER BY embedding <=> q LIMIT 10 under the same policy),
+#      both through pgbench with the same query vectors: the ratio of
+#      latencies is retrieve's overhead, audit row included;
+#   2. recall@10 of retrieve() against an exact scan under the same policy;
+#   3. the full-text side under RLS with the leakproof operator (GIN index
+#      usable) against the built-in @@ (sequential scan), and
+#      retrieve_hybrid() latency.
+#
+# Settings (environment):
+#   BENCH_ROWS      rows (default 100000)
+#   BENCH_DIM       dimensions (default 64)
+#   BENCH_QUERIES   query vectors (default 200)
+#   BENCH_SECONDS   seconds per pgbench run (default 15)
+#   BENCH_PORT      server port (default 54339)
+set -eu
+. "$(dirname "$0")/../pgenv.sh"
+
+ROWS=${BENCH_ROWS:-100000}
+DIM=${BENCH_DIM:-64}
+QUERIES=${BENCH_QUERIES:-200}
+SECONDS_PER_RUN=${BENCH_SECONDS:-15}
+PORT=${BENCH_PORT:-54339}
+
+genai_build
+genai_workdir bench
+genai_temp_install "$GENAI_WORK"
+genai_chown_work
+
+data=$GENAI_WORK/data
+genai_as_pg initdb -D "$data" -A trust -U postgres >/dev/null
+cat >> "$data/postgresql.conf" <<CONF
+port = $PORT
+listen_addresses = ''
+unix_socket_directories = '$GENAI_WORK'
+shared_buffers = 512MB
+maintenance_work_mem = 512MB
+max_parallel_workers_per_gather = 0
+max_parallel_maintenance_workers = 0
+jit = off
+CONF
+genai_as_pg pg_ctl -D "$data" -l "$GENAI_WORK/server.log" -w start >/dev/null
+trap 'genai_as_pg pg_ctl -D "$data" -m fast stop >/dev/null' EXIT
+
+psql_su() { genai_as_pg psql -X -q -h "$GENAI_WORK" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"; }
+psql_user() { genai_as_pg psql -X -q -h "$GENAI_WORK" -p "$PORT" -U bench_user -d postgres -v ON_ERROR_STOP=1 "$@"; }
+
+genai_log "loading $ROWS rows of $DIM dimensions, 10 tenants"
+psql_su <<SQL
+CREATE EXTENSION genai;
+CREATE ROLE bench_user LOGIN;
+SELECT setseed(0.42);
+CREATE TABLE items (
+	id        int PRIMARY KEY,
+	tenant    int NOT NULL,
+	body      text NOT NULL,
+	embedding vector($DIM) NOT NULL,
+	tsv       tsvector GENERATED ALWAYS AS (to_tsvector('simple', body)) STORED
+);
+-- text: 12 words drawn from 5000 ("w1".."w5000"), so a word is in ~0.24% of rows
+INSERT INTO items (id, tenant, body, embedding)
+SELECT i, i % 10,
+	   (SELECT string_agg('w' || (1 + floor(random() * 5000))::int, ' ') FROM generate_series(1, 12) WHERE i > 0),
+	   (SELECT array_agg(random() - 0.5)::real[]::vector FROM generate_series(1, $DIM) WHERE i > 0)
+FROM generate_series(1, $ROWS) i;
+CREATE TABLE queries (qid int PRIMARY KEY, v vector($DIM), words text);
+INSERT INTO queries
+SELECT q, (SELECT array_agg(random() - 0.5)::real[]::vector FROM generate_series(1, $DIM) WHERE q > 0),
+	   (SELECT string_agg('w' || (1 + floor(random() * 5000))::int, ' ') FROM generate_series(1, 2) WHERE q > 0)
+FROM generate_series(1, $QUERIES) q;
+ALTER TABLE items ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant ON items USING (tenant = current_setting('bench.tenant')::int);
+GRANT SELECT ON items, queries TO bench_user;
+ALTER ROLE bench_user SET bench.tenant = '3';
+SELECT rag_register('items', content_column => 'body', tsvector_column => 'tsv',
+					ts_config => 'simple');
+CREATE INDEX items_tenant ON items (tenant);
+SQL
+genai_log "building the hnsw and gin indexes"
+t0=$(date +%s)
+psql_su -c "CREATE INDEX items_hnsw ON items USING hnsw (embedding vector_cosine_ops)"
+t1=$(date +%s)
+psql_su -c "CREATE INDEX items_gin ON items USING gin (tsv rag_tsvector_ops)" \
+	-c "CREATE INDEX items_gin_builtin ON items USING gin (tsv)" -c "VACUUM ANALYZE items" \
+	-c "VACUUM ANALYZE queries"
+echo "hnsw build: $((t1 - t0)) s"
+
+echo
+echo "== plans as bench_user (tenant 3 of 10)"
+psql_user <<'SQL'
+EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY embedding <=> (SELECT v FROM queries WHERE qid = 1) LIMIT 10;
+EXPLAIN (COSTS OFF) SELECT id FROM items WHERE tsv OPERATOR(public.@@) to_tsquery('simple', 'w17');
+EXPLAIN (COSTS OFF) SELECT id FROM items WHERE tsv @@ to_tsquery('simple', 'w17');
+SQL
+
+echo
+echo "== recall@10 of retrieve() against an exact scan, same policy ($QUERIES queries)"
+psql_user <<'SQL'
+SET enable_indexscan = off;
+CREATE TEMP TABLE exact AS
+SELECT q.qid, array(SELECT id FROM items ORDER BY embedding <=> q.v, id LIMIT 10) AS ids
+FROM queries q;
+RESET enable_indexscan;
+SELECT round(avg(cardinality(ARRAY(SELECT unnest(e.ids) INTERSECT
+									SELECT r.id::int FROM retrieve(q.v, 'items', 10) r))) / 10.0, 4) AS recall,
+	   min((SELECT count(*) FROM retrieve(q.v, 'items', 10))) AS min_rows_returned
+FROM queries q JOIN exact e USING (qid);
+SQL
+
+cat > "$GENAI_WORK/bare.sql" <<SQL
+\set q random(1, $QUERIES)
+SELECT id FROM items ORDER BY embedding <=> (SELECT v FROM queries WHERE qid = :q) LIMIT 10;
+SQL
+cat > "$GENAI_WORK/retrieve.sql" <<SQL
+\set q random(1, $QUERIES)
+SELECT id FROM retrieve((SELECT v FROM queries WHERE qid = :q), 'items', 10);
+SQL
+cat > "$GENAI_WORK/text_leakproof.sql" <<SQL
+\set q random(1, $QUERIES)
+SELECT id FROM items WHERE tsv OPERATOR(public.@@) (SELECT to_tsquery('simple', replace(words, ' ', ' | ')) FROM queries WHERE qid = :q) LIMIT 40;
+SQL
+cat > "$GENAI_WORK/text_builtin.sql" <<SQL
+\set q random(1, $QUERIES)
+SELECT id FROM items WHERE tsv @@ (SELECT to_tsquery('simple', replace(words, ' ', ' | ')) FROM queries WHERE qid = :q) LIMIT 40;
+SQL
+cat > "$GENAI_WORK/hybrid.sql" <<SQL
+\set q random(1, $QUERIES)
+SELECT id FROM queries, retrieve_hybrid(replace(words, ' ', ' or '), 'items', 10, question_vector => v) WHERE qid = :q;
+SQL
+genai_chown_work
+
+# latency in ms of one pgbench run of a script
+run() {
+	genai_as_pg pgbench -n -h "$GENAI_WORK" -p "$PORT" -U bench_user -c 1 -T "$SECONDS_PER_RUN" \
+		-f "$GENAI_WORK/$1.sql" postgres 2>/dev/null |
+		sed -n 's/^latency average = \([0-9.]*\) ms/\1/p'
+}
+
+echo
+echo "== latency (ms per query, pgbench, 1 client, ${SECONDS_PER_RUN}s each, alternating)"
+declare -A sum
+for s in bare retrieve text_leakproof text_builtin hybrid; do sum[$s]=0; done
+for round in 1 2 3; do
+	for s in bare retrieve text_leakproof text_builtin hybrid; do
+		ms=$(run $s)
+		echo "round $round  $s: $ms"
+		sum[$s]=$(awk -v a="${sum[$s]}" -v b="$ms" 'BEGIN { print a + b }')
+	done
+done
+echo
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+echo "retrieve / bare ORDER BY LIMIT (audit included): $(ratio "${sum[retrieve]}" "${sum[bare]}")"
+echo "full text under RLS, built-in @@ / leakproof @@ (GIN): $(ratio "${sum[text_builtin]}" "${sum[text_leakproof]}")"
+echo "retrieve_hybrid / retrieve: $(ratio "${sum[hybrid]}" "${sum[retrieve]}")"
+psql_su -c "SELECT count(*) AS audit_rows FROM rag_audit"
