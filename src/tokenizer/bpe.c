@@ -51,7 +51,8 @@ BpeVocabOpen(const void *image, size_t len, BpeVocab *v)
 		return "compiled by another version of the vocabulary compiler";
 	if (h->total_len != len)
 		return "file size does not match its header";
-	if (h->table_bits < 8 || h->table_bits > 30 || h->n_ranks == 0 ||
+	if (h->table_bits < 8 || h->table_bits > 28 || h->n_ranks == 0 ||
+		h->n_ranks > BPE_MAX_RANKS ||
 		h->n_ranks >= (1u << h->table_bits) || h->max_token_len == 0 ||
 		h->max_token_len > BPE_MAX_TOKEN_LEN)
 		return "header values out of range";
@@ -82,6 +83,15 @@ BpeVocabOpen(const void *image, size_t len, BpeVocab *v)
 	}
 
 	/* every single byte must be a token: it is where merging starts */
+	for (r = 0; r <= v->mask; r++)
+	{
+		uint32_t	rl = v->table[r].rank_len;
+
+		if (rl != BPE_SLOT_EMPTY &&
+			(BPE_SLOT_RANK(rl) >= h->n_ranks ||
+			 BPE_SLOT_LEN(rl) != v->offsets[BPE_SLOT_RANK(rl) + 1] - v->offsets[BPE_SLOT_RANK(rl)]))
+			return "hash table entries out of range";
+	}
 	for (b = 0; b < 256; b++)
 	{
 		uint8_t		byte = (uint8_t) b;
@@ -212,21 +222,27 @@ heap_pop(uint64_t *heap, size_t *size)
 
 #define NONE_POS 0xFFFFFFFFu
 
+/* one part of a long piece, named by its start position */
+typedef struct BpePart
+{
+	uint32_t	next;			/* start of the next part (n at the end) */
+	uint32_t	prev;			/* start of the previous part, or NONE_POS */
+	uint32_t	pair;			/* rank of this part joined with the next */
+	uint32_t	rank;			/* rank of this part */
+} BpePart;
+
 /*
- * Heap merge for long pieces.  Parts are named by their start position;
- * next/prev link the live parts, pair[k] is the rank of part k joined with
- * its successor (BPE_NO_RANK if none, or if k is no longer a part).  A
- * popped (rank, k) is current iff pair[k] == rank: ranks name byte strings
- * uniquely, so an equal rank at the same start is the same pair.
+ * Heap merge for long pieces.  Parts are linked by start position; pair is
+ * BPE_NO_RANK if the part has no successor, the pair is not a token, or the
+ * part was absorbed by its predecessor.  A popped (rank, k) is current iff
+ * parts[k].pair == rank: ranks name byte strings uniquely, so an equal rank
+ * at the same start is the same pair.
  */
 static size_t
 merge_long(const BpeVocab *v, const uint8_t *p, size_t n, uint32_t *out,
 		   BpeWork *work)
 {
-	uint32_t   *next;
-	uint32_t   *prev;
-	uint32_t   *pair;
-	uint32_t   *part;
+	BpePart    *parts;
 	uint64_t   *heap;
 	size_t		hsize = 0;
 	size_t		k;
@@ -234,67 +250,68 @@ merge_long(const BpeVocab *v, const uint8_t *p, size_t n, uint32_t *out,
 	uint32_t	ticks = 0;
 	uint32_t	pos;
 
-	next = work->alloc(work->ctx, n * sizeof(uint32_t) * 4);
-	prev = next + n;
-	pair = prev + n;
-	part = pair + n;
+	parts = work->alloc(work->ctx, n * sizeof(BpePart));
 	/* n initial pairs plus at most two per merge (n - 1 merges) */
 	heap = work->alloc(work->ctx, 3 * n * sizeof(uint64_t));
 
 	for (k = 0; k < n; k++)
 	{
-		next[k] = (uint32_t) (k + 1);
-		prev[k] = k > 0 ? (uint32_t) (k - 1) : NONE_POS;
-		part[k] = v->byte_rank[p[k]];
-		pair[k] = k + 1 < n ? pair_rank(v, p, k, k + 2) : BPE_NO_RANK;
-		if (pair[k] != BPE_NO_RANK)
-			heap_push(heap, &hsize, ((uint64_t) pair[k] << 32) | k);
+		BpePart    *pt = &parts[k];
+
+		pt->next = (uint32_t) (k + 1);
+		pt->prev = k > 0 ? (uint32_t) (k - 1) : NONE_POS;
+		pt->rank = v->byte_rank[p[k]];
+		pt->pair = k + 1 < n ? pair_rank(v, p, k, k + 2) : BPE_NO_RANK;
+		if (pt->pair != BPE_NO_RANK)
+			heap_push(heap, &hsize, ((uint64_t) pt->pair << 32) | k);
 	}
 
 	while (hsize > 0)
 	{
 		uint64_t	key = heap_pop(heap, &hsize);
 		uint32_t	rank = (uint32_t) (key >> 32);
+		BpePart    *pt;
 		uint32_t	nx;
 		uint32_t	end;
 
 		pos = (uint32_t) key;
-		if (pair[pos] != rank)
+		pt = &parts[pos];
+		if (pt->pair != rank)
 			continue;			/* stale */
 
 		/* merge part pos with its successor nx */
-		nx = next[pos];
-		end = next[nx];
-		part[pos] = rank;
-		next[pos] = end;
+		nx = pt->next;
+		end = parts[nx].next;
+		pt->rank = rank;
+		pt->next = end;
 		if (end < n)
-			prev[end] = pos;
-		pair[nx] = BPE_NO_RANK;
+			parts[end].prev = pos;
+		parts[nx].pair = BPE_NO_RANK;
 
 		/* the new part and its successor */
-		pair[pos] = end < n ? pair_rank(v, p, pos, next[end]) : BPE_NO_RANK;
-		if (pair[pos] != BPE_NO_RANK)
-			heap_push(heap, &hsize, ((uint64_t) pair[pos] << 32) | pos);
+		pt->pair = end < n ? pair_rank(v, p, pos, parts[end].next) : BPE_NO_RANK;
+		if (pt->pair != BPE_NO_RANK)
+			heap_push(heap, &hsize, ((uint64_t) pt->pair << 32) | pos);
 		/* its predecessor and the new part */
-		if (prev[pos] != NONE_POS)
+		if (pt->prev != NONE_POS)
 		{
-			uint32_t	pv = prev[pos];
+			uint32_t	pv = pt->prev;
 
-			pair[pv] = pair_rank(v, p, pv, end);
-			if (pair[pv] != BPE_NO_RANK)
-				heap_push(heap, &hsize, ((uint64_t) pair[pv] << 32) | pv);
+			parts[pv].pair = pair_rank(v, p, pv, end);
+			if (parts[pv].pair != BPE_NO_RANK)
+				heap_push(heap, &hsize, ((uint64_t) parts[pv].pair << 32) | pv);
 		}
 		tick(work, &ticks);
 	}
 
-	for (pos = 0; pos < n; pos = next[pos])
+	for (pos = 0; pos < n; pos = parts[pos].next)
 	{
 		if (out)
-			out[count] = part[pos];
+			out[count] = parts[pos].rank;
 		count++;
 	}
 	work->free(work->ctx, heap);
-	work->free(work->ctx, next);
+	work->free(work->ctx, parts);
 	return count;
 }
 

@@ -60,17 +60,17 @@ typedef enum BpePattern
  *	offsets[n_ranks + 1]	uint32: token r is bytes[offsets[r] .. offsets[r+1])
  *							(empty for a rank missing from the rank file)
  *	table[1 << table_bits]	BpeSlot: open addressing, linear probing on
- *							BpeHash(token bytes); rank BPE_NO_RANK = empty
+ *							BpeHash(token bytes)
  *	bytes[bytes_len]		the token bytes, concatenated in rank order
  *
  * payload_sha256 covers everything after the header; source_sha256 is the
  * SHA-256 of the .tiktoken rank file the image was built from.
  */
 #define BPE_FILE_MAGIC		"GENAIBPE"
-#define BPE_FILE_VERSION	1
+#define BPE_FILE_VERSION	2
 #define BPE_FILE_ENDIAN		0x01020304u
 #define BPE_NO_RANK			0xFFFFFFFFu
-#define BPE_MAX_TOKEN_LEN	1024
+#define BPE_MAX_TOKEN_LEN	255		/* the slot keeps the length in 8 bits */
 
 typedef struct BpeFileHeader
 {
@@ -90,11 +90,24 @@ typedef struct BpeFileHeader
 	uint8_t		payload_sha256[32];
 } BpeFileHeader;
 
+/*
+ * A hash table slot holds the first BPE_SLOT_BYTES bytes of its token
+ * (zero-padded) and its rank and length, so looking up a token of up to
+ * that many bytes touches one cache line; longer tokens are compared with
+ * the bytes section too.
+ */
+#define BPE_SLOT_BYTES	12
+#define BPE_SLOT_EMPTY	0xFFFFFFFFu
+
 typedef struct BpeSlot
 {
-	uint32_t	tag;			/* high half of the hash */
-	uint32_t	rank;			/* BPE_NO_RANK for an empty slot */
+	uint8_t		bytes[BPE_SLOT_BYTES];
+	uint32_t	rank_len;		/* rank | length << 24; BPE_SLOT_EMPTY if free */
 } BpeSlot;
+
+#define BPE_SLOT_RANK(x)	((x) & 0xFFFFFFu)
+#define BPE_SLOT_LEN(x)		((x) >> 24)
+#define BPE_MAX_RANKS		0xFFFFFFu
 
 /* A validated view over a vocabulary image (no copies) */
 typedef struct BpeVocab
@@ -123,33 +136,44 @@ typedef struct BpeWork
 	uint32_t   *ticks;			/* internal: countdown to next interrupt */
 } BpeWork;
 
+static inline uint64_t
+BpeMix(uint64_t a, uint64_t b, uint64_t n)
+{
+	uint64_t	h = (a ^ (n * 0xC2B2AE3D27D4EB4FULL)) * 0xFF51AFD7ED558CCDULL;
+
+	h ^= h >> 32;
+	h = (h ^ b) * 0xC4CEB9FE1A85EC53ULL;
+	h ^= h >> 29;
+	return h;
+}
+
+/* the first min(n, BPE_SLOT_BYTES) bytes, zero-padded, as two words */
+static inline void
+BpeKey(const uint8_t *p, size_t n, uint64_t key[2])
+{
+	uint8_t		buf[16] = {0};
+
+	memcpy(buf, p, n < BPE_SLOT_BYTES ? n : BPE_SLOT_BYTES);
+	memcpy(key, buf, 16);
+}
+
 /*
- * Hash of a byte string, shared by the compiler and the lookups.  Reads
- * exactly n bytes.
+ * Hash of a byte string, shared by the compiler and the lookups (it is part
+ * of the file format).  key is BpeKey(p, n).  Reads exactly n bytes.
  */
 static inline uint64_t
-BpeHash(const uint8_t *p, size_t n)
+BpeHash(const uint8_t *p, size_t n, const uint64_t key[2])
 {
-	uint64_t	h = 0x9E3779B97F4A7C15ULL ^ ((uint64_t) n * 0xC2B2AE3D27D4EB4FULL);
-	uint64_t	w;
+	uint64_t	h = BpeMix(key[0], key[1], n);
+	size_t		i;
 
-	while (n >= 8)
+	for (i = BPE_SLOT_BYTES; i < n; i += 8)
 	{
-		memcpy(&w, p, 8);
-		h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
-		h ^= h >> 32;
-		p += 8;
-		n -= 8;
+		uint64_t	w = 0;
+
+		memcpy(&w, p + i, n - i < 8 ? n - i : 8);
+		h = BpeMix(h, w, i);
 	}
-	if (n > 0)
-	{
-		w = 0;
-		memcpy(&w, p, n);
-		h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL;
-	}
-	h ^= h >> 29;
-	h *= 0x9FB21C651E98DF25ULL;
-	h ^= h >> 32;
 	return h;
 }
 
@@ -157,29 +181,29 @@ BpeHash(const uint8_t *p, size_t n)
 static inline uint32_t
 BpeLookup(const BpeVocab *v, const uint8_t *p, size_t n)
 {
-	uint64_t	h;
-	uint32_t	tag;
+	uint64_t	key[2];
 	uint32_t	i;
 
-	if (n > v->max_token_len)
+	if (n > v->max_token_len || n == 0)
 		return BPE_NO_RANK;
-	h = BpeHash(p, n);
-	tag = (uint32_t) (h >> 32);
-	i = (uint32_t) h & v->mask;
+	BpeKey(p, n, key);
+	i = (uint32_t) BpeHash(p, n, key) & v->mask;
 	for (;;)
 	{
 		const BpeSlot *s = &v->table[i];
+		uint32_t	rl = s->rank_len;
+		uint64_t	k0;
+		uint32_t	k1;
 
-		if (s->rank == BPE_NO_RANK)
+		if (rl == BPE_SLOT_EMPTY)
 			return BPE_NO_RANK;
-		if (s->tag == tag)
-		{
-			uint32_t	off = v->offsets[s->rank];
-
-			if (v->offsets[s->rank + 1] - off == n &&
-				memcmp(v->bytes + off, p, n) == 0)
-				return s->rank;
-		}
+		memcpy(&k0, s->bytes, 8);
+		memcpy(&k1, s->bytes + 8, 4);
+		if (BPE_SLOT_LEN(rl) == n && k0 == key[0] && k1 == (uint32_t) key[1] &&
+			(n <= BPE_SLOT_BYTES ||
+			 memcmp(v->bytes + v->offsets[BPE_SLOT_RANK(rl)] + BPE_SLOT_BYTES,
+					p + BPE_SLOT_BYTES, n - BPE_SLOT_BYTES) == 0))
+			return BPE_SLOT_RANK(rl);
 		i = (i + 1) & v->mask;
 	}
 }

@@ -298,12 +298,12 @@ main(int argc, char **argv)
 			fail("%s: line without a space", argv[1]);
 		errno = 0;
 		rank = strtoul((const char *) src + sp + 1, &endp, 10);
-		if (errno || endp != (char *) src + eol || sp + 1 == eol || rank >= cap - 1)
+		if (errno || endp != (char *) src + eol || sp + 1 == eol || rank >= cap - 1 || rank >= BPE_MAX_RANKS)
 			fail("%s: bad rank", argv[1]);
 		if (tok_off[rank] != UINT32_MAX)
 			fail("%s: duplicate rank", argv[1]);
 		blen = b64decode((const char *) src + pos, sp - pos, tokbytes + tokfill,
-						 BPE_MAX_TOKEN_LEN);
+						 BPE_MAX_TOKEN_LEN);	/* < 256: fits the slot's length */
 		if (blen <= 0)
 			fail("%s: bad base64 token", argv[1]);
 		tok_off[rank] = (uint32_t) tokfill;
@@ -344,7 +344,7 @@ main(int argc, char **argv)
 	offsets = (uint32_t *) (image + hdr.offsets_off);
 	table = (BpeSlot *) (image + hdr.table_off);
 	for (r = 0; r < nslots; r++)
-		table[r].rank = BPE_NO_RANK;
+		table[r].rank_len = BPE_SLOT_EMPTY;
 
 	/* token bytes in rank order; absent ranks are empty */
 	{
@@ -369,23 +369,25 @@ main(int argc, char **argv)
 		const uint8_t *tok = image + hdr.bytes_off + offsets[r];
 		uint32_t	len = offsets[r + 1] - offsets[r];
 		uint64_t	h;
+		uint64_t	key[2];
 		uint32_t	i;
 
 		if (tok_off[r] == UINT32_MAX)
 			continue;
-		h = BpeHash(tok, len);
+		BpeKey(tok, len, key);
+		h = BpeHash(tok, len, key);
 		i = (uint32_t) h & (uint32_t) (nslots - 1);
-		while (table[i].rank != BPE_NO_RANK)
+		while (table[i].rank_len != BPE_SLOT_EMPTY)
 		{
-			const uint8_t *other = image + hdr.bytes_off + offsets[table[i].rank];
+			uint32_t	other = BPE_SLOT_RANK(table[i].rank_len);
 
-			if (offsets[table[i].rank + 1] - offsets[table[i].rank] == len &&
-				memcmp(other, tok, len) == 0)
+			if (offsets[other + 1] - offsets[other] == len &&
+				memcmp(image + hdr.bytes_off + offsets[other], tok, len) == 0)
 				fail("%s: duplicate token", argv[1]);
 			i = (i + 1) & (uint32_t) (nslots - 1);
 		}
-		table[i].tag = (uint32_t) (h >> 32);
-		table[i].rank = r;
+		memcpy(table[i].bytes, key, BPE_SLOT_BYTES);
+		table[i].rank_len = r | (len << 24);
 	}
 
 	sha_init(&sha);
