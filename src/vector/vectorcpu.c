@@ -10,6 +10,13 @@
  * hypervisor that does not enable ZMM state would fault on the first
  * AVX-512 instruction: that is what the xgetbv check prevents.
  *
+ * The environment variable GENAI_SIMD_DISABLE (a comma-separated list of
+ * "avx2", "avx512") hides instruction sets from detection, as
+ * OPENSSL_ia32cap or glibc's hwcaps tunable do: for diagnosing a suspected
+ * kernel problem on a production server, and for testing how genai behaves
+ * on a CPU without them (test/t/012_simd_dispatch.pl).  It can only remove
+ * paths, never add one the CPU lacks.
+ *
  * No PostgreSQL calls here, so test/bench/kernelbench.c links this file.
  *
  * IDENTIFICATION
@@ -24,6 +31,25 @@
 #ifdef GENAI_X86_SIMD
 
 #include <cpuid.h>
+
+/* true if GENAI_SIMD_DISABLE names the path */
+static bool
+disabled_by_env(const char *path)
+{
+	const char *list = getenv("GENAI_SIMD_DISABLE");
+	size_t		len = strlen(path);
+
+	while (list != NULL && *list != '\0')
+	{
+		size_t		n = strcspn(list, ", ");
+
+		if (n == len && strncmp(list, path, len) == 0)
+			return true;
+		list += n;
+		list += strspn(list, ", ");
+	}
+	return false;
+}
 
 /* CPUID.1:ECX */
 #define CPUID1_ECX_FMA		(1u << 12)
@@ -87,7 +113,7 @@ VectorCpuHasAvx2Fma(void)
 	unsigned int ecx1,
 				ebx7;
 
-	if (!cpuid_features(&ecx1, &ebx7))
+	if (disabled_by_env("avx2") || !cpuid_features(&ecx1, &ebx7))
 		return false;
 	if ((ecx1 & (CPUID1_ECX_AVX | CPUID1_ECX_FMA)) != (CPUID1_ECX_AVX | CPUID1_ECX_FMA) ||
 		(ebx7 & CPUID7_EBX_AVX2) == 0)
@@ -101,7 +127,7 @@ VectorCpuHasAvx512(void)
 	unsigned int ecx1,
 				ebx7;
 
-	if (!cpuid_features(&ecx1, &ebx7))
+	if (disabled_by_env("avx512") || !cpuid_features(&ecx1, &ebx7))
 		return false;
 	if ((ebx7 & CPUID7_EBX_AVX512F) == 0)
 		return false;
