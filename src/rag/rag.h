@@ -130,6 +130,7 @@ typedef struct RagAuditEntry
 	const char *question;
 } RagAuditEntry;
 
+extern void RagAuditCheckWritable(const char *call);
 extern void RagAuditWrite(RagExtension *ext, RagAuditEntry *e);
 
 /* run a statement as the extension's owner (ragaudit.c) */

@@ -26,14 +26,18 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 
+#include "providers/providers.h"
 #include "rag.h"
 
 PG_FUNCTION_INFO_V1(rag_audit_purge);
@@ -97,77 +101,71 @@ purge_expired(RagExtension *ext)
 }
 
 /*
+ * Fail early, before any work or provider call, when the audit row could
+ * not be written: auditing fails closed.
+ */
+void
+RagAuditCheckWritable(const char *call)
+{
+	if (!rag_audit_enabled)
+		return;
+	if (RecoveryInProgress() || XactReadOnly)
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot run %s in a read-only transaction", call),
+				 errdetail("Every %s call writes an audit row.", call),
+				 errhint("Run it in a read-write transaction on the primary.")));
+}
+
+/*
  * Write one audit row for the current user.  Called after the work is done
  * and before any result leaves the function, so an error here means the
- * caller gets nothing.
+ * caller gets nothing.  The row goes through the writer the usage ledger
+ * uses (GenaiInsertAsOwner, src/providers/ledger.c): one INSERT as the
+ * extension's owner, values passed as one json parameter.
  */
 void
 RagAuditWrite(RagExtension *ext, RagAuditEntry *e)
 {
-	StringInfoData sql;
-	Oid			argtypes[13] = {OIDOID, NAMEOID, TEXTOID, OIDOID, TEXTOID,
-		TEXTARRAYOID, TEXTOID, TEXTOID, INT4OID, INT4OID, FLOAT8OID, TEXTOID, TEXTOID};
-	Datum		values[13];
-	char		nulls[13];
+	static const char *const cols[] = {
+		"roleid", "role_name", "call", "source", "source_name", "retrieved_ids",
+		"provider", "model", "prompt_tokens", "completion_tokens", "latency_ms",
+		"status", "question"
+	};
+	const char *values[lengthof(cols)];
 	Oid			userid = GetUserId();
 	List	   *ids = NIL;
 	ListCell   *lc;
 	instr_time	now;
-	int			ret;
 
 	if (!rag_audit_enabled)
 		return;
 
 	foreach(lc, e->hits)
-		ids = lappend(ids, ((RagHit *) lfirst(lc))->id ? ((RagHit *) lfirst(lc))->id : "");
-
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = ObjectIdGetDatum(userid);
-	values[1] = DirectFunctionCall1(namein,
-									CStringGetDatum(GetUserNameFromId(userid, false)));
-	values[2] = CStringGetTextDatum(e->call);
-	if (OidIsValid(e->source))
 	{
-		char	   *relname = get_rel_name(e->source);
+		RagHit	   *h = (RagHit *) lfirst(lc);
 
-		values[3] = ObjectIdGetDatum(e->source);
-		if (relname)
-			values[4] = CStringGetTextDatum(relname);
-		else
-			nulls[4] = 'n';
+		ids = lappend(ids, h->id ? h->id : "");
 	}
-	else
-		nulls[3] = nulls[4] = 'n';
-	values[5] = RagTextArray(ids);
-#define TEXT_OR_NULL(i, s) \
-	do { if (s) values[i] = CStringGetTextDatum(s); else nulls[i] = 'n'; } while (0)
-#define INT_OR_NULL(i, v) \
-	do { if ((v) >= 0) values[i] = Int32GetDatum(v); else nulls[i] = 'n'; } while (0)
-	TEXT_OR_NULL(6, e->provider);
-	TEXT_OR_NULL(7, e->model);
-	INT_OR_NULL(8, e->prompt_tokens);
-	INT_OR_NULL(9, e->completion_tokens);
 	INSTR_TIME_SET_CURRENT(now);
 	INSTR_TIME_SUBTRACT(now, e->start);
-	values[10] = Float8GetDatum(INSTR_TIME_GET_MILLISEC(now));
-	values[11] = CStringGetTextDatum(e->status);
-	/* question text only when a superuser turned it on */
-	if (rag_audit_questions && e->question)
-		values[12] = CStringGetTextDatum(e->question);
-	else
-		nulls[12] = 'n';
 
-	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "INSERT INTO %s.rag_audit (roleid, role_name, call, source,"
-					 " source_name, retrieved_ids, provider, model, prompt_tokens,"
-					 " completion_tokens, latency_ms, status, question)"
-					 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-					 ext->schema_q);
-	ret = RagExecuteAsOwner(ext, sql.data, 13, argtypes, values, nulls, false, 0);
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "SPI_execute_with_args failed: %d", ret);
-	pfree(sql.data);
+	values[0] = psprintf("%u", userid);
+	values[1] = GetUserNameFromId(userid, false);
+	values[2] = e->call;
+	values[3] = OidIsValid(e->source) ? psprintf("%u", e->source) : NULL;
+	values[4] = OidIsValid(e->source) ? get_rel_name(e->source) : NULL;
+	values[5] = OidOutputFunctionCall(F_ARRAY_OUT, RagTextArray(ids));
+	values[6] = e->provider;
+	values[7] = e->model;
+	values[8] = e->prompt_tokens >= 0 ? psprintf("%d", e->prompt_tokens) : NULL;
+	values[9] = e->completion_tokens >= 0 ? psprintf("%d", e->completion_tokens) : NULL;
+	values[10] = psprintf("%.3f", INSTR_TIME_GET_MILLISEC(now));
+	values[11] = e->status;
+	/* question text only when a superuser turned it on */
+	values[12] = (rag_audit_questions && e->question) ? e->question : NULL;
+
+	GenaiInsertAsOwner("rag_audit", lengthof(cols), cols, values);
 
 	if (++writes_since_purge >= RAG_AUDIT_PURGE_EVERY)
 	{

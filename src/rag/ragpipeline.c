@@ -156,6 +156,7 @@ rag_answer(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("k must be between 1 and %d", 1000)));
 	RagCheckBudget(context_window, answer_reserve, 1);
+	RagAuditCheckWritable("rag()");
 
 	oldcxt = CurrentMemoryContext;
 	RagGetExtension(&ext);

@@ -376,6 +376,7 @@ retrieve_common(FunctionCallInfo fcinfo, bool text_question)
 	memset(&audit, 0, sizeof(audit));
 	INSTR_TIME_SET_CURRENT(audit.start);
 	check_k(k);
+	RagAuditCheckWritable("retrieve()");
 	InitMaterializedSRF(fcinfo, 0);
 
 	RagGetExtension(&ext);
@@ -474,6 +475,7 @@ rag_retrieve_hybrid(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("candidates must be between k and %d", RAG_MAX_CANDIDATES)));
+	RagAuditCheckWritable("retrieve_hybrid()");
 	InitMaterializedSRF(fcinfo, 0);
 
 	RagGetExtension(&ext);
