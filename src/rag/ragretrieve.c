@@ -75,35 +75,59 @@ distance_to_score(const char *distance, double d)
 }
 
 /*
- * The select list shared by both sides: tableoid, ctid, id, content, <rank
- * expression>, metadata, title, url.
+ * The query shared by both sides: the best $2 rows by "rankexpr" (ordered
+ * by "order", filtered by "where" when not NULL), as tableoid, ctid, id,
+ * content, rank, metadata, title, url.  The inner query returns plain
+ * columns, so that the casts and jsonb_build_object run for the $2 rows
+ * returned, not for every row a sort or a filtered index scan looks at;
+ * the inner ORDER BY is exactly the index's ordering expression.
  */
 static void
-append_select_list(StringInfo sql, RagSource *src, const char *rankexpr)
+build_ranked_query(StringInfo sql, RagSource *src, const char *rankexpr,
+				   const char *where, const char *order, bool descending)
 {
 	ListCell   *lc;
-	bool		first = true;
-	const char *title = "NULL";
-	const char *url = "NULL";
+	int			i = 0;
+	int			title = -1;
+	int			url = -1;
 
-	appendStringInfo(sql,
-					 "SELECT t.tableoid, t.ctid, CAST(t.%s AS pg_catalog.text),"
-					 " CAST(t.%s AS pg_catalog.text), %s, pg_catalog.jsonb_build_object(",
-					 quote_identifier(src->id_col), quote_identifier(src->content_col),
-					 rankexpr);
+	appendStringInfoString(sql,
+						   "SELECT x.tableoid, x.ctid, CAST(x.c_id AS pg_catalog.text),"
+						   " CAST(x.c_content AS pg_catalog.text), x.c_rank,"
+						   " pg_catalog.jsonb_build_object(");
 	foreach(lc, src->metadata_cols)
 	{
 		char	   *col = (char *) lfirst(lc);
 
-		appendStringInfo(sql, "%s%s, t.%s", first ? "" : ", ",
-						 quote_literal_cstr(col), quote_identifier(col));
-		first = false;
+		appendStringInfo(sql, "%s%s, x.c_m%d", i ? ", " : "", quote_literal_cstr(col), i);
 		if (strcmp(col, "title") == 0)
-			title = "CAST(t.title AS pg_catalog.text)";
+			title = i;
 		if (strcmp(col, "url") == 0)
-			url = "CAST(t.url AS pg_catalog.text)";
+			url = i;
+		i++;
 	}
-	appendStringInfo(sql, "), %s, %s FROM %s t", title, url, src->rel_q);
+	appendStringInfoString(sql, "), ");
+	if (title >= 0)
+		appendStringInfo(sql, "CAST(x.c_m%d AS pg_catalog.text), ", title);
+	else
+		appendStringInfoString(sql, "NULL, ");
+	if (url >= 0)
+		appendStringInfo(sql, "CAST(x.c_m%d AS pg_catalog.text)", url);
+	else
+		appendStringInfoString(sql, "NULL");
+
+	appendStringInfo(sql,
+					 " FROM (SELECT t.tableoid, t.ctid, t.%s AS c_id, t.%s AS c_content, %s AS c_rank",
+					 quote_identifier(src->id_col), quote_identifier(src->content_col),
+					 rankexpr);
+	i = 0;
+	foreach(lc, src->metadata_cols)
+		appendStringInfo(sql, ", t.%s AS c_m%d", quote_identifier((char *) lfirst(lc)), i++);
+	appendStringInfo(sql, " FROM %s t", src->rel_q);
+	if (where)
+		appendStringInfo(sql, " WHERE %s", where);
+	appendStringInfo(sql, " ORDER BY %s LIMIT $2) x ORDER BY x.c_rank%s, x.tableoid, x.ctid",
+					 order, descending ? " DESC" : "");
 }
 
 /* Turn the rows of the last SPI query into RagHits; rank column is 5. */
@@ -163,8 +187,7 @@ RagRetrieveVector(RagExtension *ext, RagSource *src, Datum qvec, int limit)
 					 quote_identifier(src->embedding_col), ext->schema_q,
 					 distance_operator(src->distance));
 	initStringInfo(&sql);
-	append_select_list(&sql, src, dist.data);
-	appendStringInfo(&sql, " ORDER BY %s LIMIT $2", dist.data);
+	build_ranked_query(&sql, src, dist.data, NULL, dist.data, false);
 
 	argtypes[0] = ext->vector_type;
 	argtypes[1] = INT4OID;
@@ -185,6 +208,7 @@ retrieve_text(RagExtension *ext, RagSource *src, const char *question, int limit
 	StringInfoData sql;
 	StringInfoData tsv;
 	StringInfoData rank;
+	StringInfoData where;
 	Oid			argtypes[3] = {REGCONFIGOID, TEXTOID, INT4OID};
 	Datum		values[3];
 	Datum		query;
@@ -218,10 +242,11 @@ retrieve_text(RagExtension *ext, RagSource *src, const char *question, int limit
 						 quote_identifier(src->content_col));
 	initStringInfo(&rank);
 	appendStringInfo(&rank, "pg_catalog.ts_rank_cd(%s, $1)", tsv.data);
+	initStringInfo(&where);
+	appendStringInfo(&where, "%s OPERATOR(%s.@@) $1", tsv.data, ext->schema_q);
 	initStringInfo(&sql);
-	append_select_list(&sql, src, rank.data);
-	appendStringInfo(&sql, " WHERE %s OPERATOR(%s.@@) $1 ORDER BY 5 DESC, 1, 2 LIMIT $2",
-					 tsv.data, ext->schema_q);
+	build_ranked_query(&sql, src, rank.data, where.data,
+					   "c_rank DESC, t.tableoid, t.ctid", true);
 
 	argtypes[0] = TSQUERYOID;
 	argtypes[1] = INT4OID;

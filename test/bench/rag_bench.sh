@@ -24,6 +24,7 @@
 #   BENCH_QUERIES   query vectors (default 200)
 #   BENCH_SECONDS   seconds per pgbench run (default 15)
 #   BENCH_PORT      server port (default 54339)
+#   BENCH_EF_SEARCH hnsw.ef_search for the querying role (default 40)
 set -eu
 . "$(dirname "$0")/../pgenv.sh"
 
@@ -32,6 +33,7 @@ DIM=${BENCH_DIM:-64}
 QUERIES=${BENCH_QUERIES:-200}
 SECONDS_PER_RUN=${BENCH_SECONDS:-15}
 PORT=${BENCH_PORT:-54339}
+EF_SEARCH=${BENCH_EF_SEARCH:-40}
 
 genai_build
 genai_workdir bench
@@ -83,6 +85,7 @@ ALTER TABLE items ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant ON items USING (tenant = current_setting('bench.tenant')::int);
 GRANT SELECT ON items, queries TO bench_user;
 ALTER ROLE bench_user SET bench.tenant = '3';
+ALTER ROLE bench_user SET hnsw.ef_search = $EF_SEARCH;
 SELECT rag_register('items', content_column => 'body', tsvector_column => 'tsv',
 					ts_config => 'simple');
 CREATE INDEX items_tenant ON items (tenant);
@@ -113,10 +116,28 @@ SELECT q.qid, array(SELECT id FROM items ORDER BY embedding <=> q.v, id LIMIT 10
 FROM queries q;
 RESET enable_indexscan;
 SELECT round(avg(cardinality(ARRAY(SELECT unnest(e.ids) INTERSECT
-									SELECT r.id::int FROM retrieve(q.v, 'items', 10) r))) / 10.0, 4) AS recall,
+									SELECT r.id::int FROM retrieve(q.v, 'items', 10) r))) / 10.0, 4) AS retrieve_recall,
+	   round(avg(cardinality(ARRAY(SELECT unnest(e.ids) INTERSECT
+									SELECT i.id FROM (SELECT id FROM items ORDER BY embedding <=> q.v LIMIT 10) i))) / 10.0, 4)
+		 AS bare_query_recall,
 	   min((SELECT count(*) FROM retrieve(q.v, 'items', 10))) AS min_rows_returned
 FROM queries q JOIN exact e USING (qid);
 SQL
+
+echo
+echo "== the plan retrieve() runs (auto_explain of its nested statement)"
+psql_su <<SQL >/dev/null
+LOAD 'auto_explain';
+SET auto_explain.log_min_duration = 0;
+SET auto_explain.log_nested_statements = on;
+SET auto_explain.log_analyze = on;
+SET auto_explain.log_timing = off;
+SET bench.tenant = '3';
+SET hnsw.ef_search = $EF_SEARCH;
+SET ROLE bench_user;
+SELECT count(*) FROM retrieve((SELECT v FROM queries WHERE qid = 1), 'items', 10);
+SQL
+grep -A12 'SELECT x.tableoid' "$GENAI_WORK/server.log" | head -16 | sed 's/^.*LOG:  //'
 
 cat > "$GENAI_WORK/bare.sql" <<SQL
 \set q random(1, $QUERIES)
