@@ -56,10 +56,11 @@ CREATE INDEX rag_audit_at ON rag_audit (at);
 SELECT pg_catalog.pg_extension_config_dump('rag_audit', '');
 SELECT pg_catalog.pg_extension_config_dump('rag_audit_id_seq', '');
 ALTER TABLE rag_audit ENABLE ROW LEVEL SECURITY;
+-- By role name, not oid: the rows are dumped with the database and must
+-- stay readable by their roles after a restore into another cluster, where
+-- the same roles have other oids.
 CREATE POLICY rag_audit_read ON rag_audit FOR SELECT
-	USING (roleid OPERATOR(pg_catalog.=)
-			   (SELECT r.oid FROM pg_catalog.pg_roles r
-				WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER)
+	USING (role_name OPERATOR(pg_catalog.=) CURRENT_USER
 		   OR pg_catalog.pg_has_role(CURRENT_USER, 'pg_read_all_data', 'MEMBER'));
 GRANT SELECT ON rag_audit TO PUBLIC;
 
