@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * hnsw.c
- *	  The hnsw access method's handler, reloptions, cost estimate and
- *	  opclass validator.
+ *	  The hnsw access method's handler, reloptions and opclass validator
+ *	  (the cost estimate is in hnswcost.c).
  *
  * IDENTIFICATION
  *	  src/hnsw/hnsw.c
@@ -78,77 +78,6 @@ HnswGetEfConstruction(Relation index)
 	HnswOptions *opts = (HnswOptions *) index->rd_options;
 
 	return opts ? opts->efConstruction : HNSW_DEFAULT_EF_CONSTRUCTION;
-}
-
-/*
- * Cost estimate.  Without an ORDER BY on the distance the index is useless
- * (it has no searchable quals), so it is never chosen.  With one, all the
- * work happens before the first row: a greedy descent plus a layer-0 search
- * that visits about ef_search * m neighbours, each a page access (usually
- * a shared-buffer hit) and a distance.  The planner then sees a startup
- * cost close to the total and a small per-row cost, so ORDER BY ... LIMIT
- * k prefers the index over a sort of a sequential scan once the table is
- * much larger than the search.
- */
-static void
-hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
-				 Cost *indexStartupCost, Cost *indexTotalCost,
-				 Selectivity *indexSelectivity, double *indexCorrelation,
-				 double *indexPages)
-{
-	GenericCosts costs;
-	IndexOptInfo *index = path->indexinfo;
-	double		ntuples = Max(index->tuples, 1);
-	Relation	rel;
-	int			m;
-	double		levels;
-	double		visited;
-	double		spc_seq_page_cost;
-	double		spc_random_page_cost;
-
-	if (path->indexorderbys == NIL)
-	{
-		*indexStartupCost = get_float8_infinity();
-		*indexTotalCost = get_float8_infinity();
-		*indexSelectivity = 0;
-		*indexCorrelation = 0;
-		*indexPages = 0;
-		return;
-	}
-
-	rel = index_open(index->indexoid, NoLock);
-	m = HnswGetM(rel);
-	index_close(rel, NoLock);
-
-	/* nodes whose distance is computed: descent plus layer-0 search */
-	levels = log(ntuples) / log((double) m);
-	visited = levels * m + (double) hnsw_ef_search * m * 1.2;
-	visited = Min(visited, ntuples);
-
-	MemSet(&costs, 0, sizeof(costs));
-	costs.numIndexTuples = visited;
-	genericcostestimate(root, path, loop_count, &costs);
-
-	/*
-	 * Pages are read in graph order, not sequentially, but a small index
-	 * stays in shared buffers: charge random_page_cost only for as many
-	 * pages as the search can touch, and no more than reading the whole
-	 * index sequentially.
-	 */
-	get_tablespace_page_costs(index->reltablespace, &spc_random_page_cost,
-							  &spc_seq_page_cost);
-	if (costs.numIndexPages * spc_random_page_cost > index->pages * spc_seq_page_cost)
-		costs.indexTotalCost -= costs.numIndexPages * spc_random_page_cost -
-			index->pages * spc_seq_page_cost;
-
-	/* the distance is computed once per visited node */
-	costs.indexTotalCost += visited * cpu_operator_cost;
-
-	*indexStartupCost = costs.indexTotalCost;
-	*indexTotalCost = costs.indexTotalCost;
-	*indexSelectivity = costs.indexSelectivity;
-	*indexCorrelation = 0;
-	*indexPages = costs.numIndexPages;
 }
 
 /*

@@ -242,6 +242,12 @@ extern bytea *hnswoptions(Datum reloptions, bool validate);
 extern int	HnswGetM(Relation index);
 extern int	HnswGetEfConstruction(Relation index);
 
+/* hnswcost.c */
+extern void hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
+							 Cost *indexStartupCost, Cost *indexTotalCost,
+							 Selectivity *indexSelectivity, double *indexCorrelation,
+							 double *indexPages);
+
 /* hnswutils.c */
 extern const HnswInfo *HnswGetInfo(Relation index);
 extern void HnswInfoInit(HnswInfo *info, int dims, HnswMetric metric,
