@@ -61,6 +61,20 @@ SELECT id, content, round(score::numeric, 4) AS score, metadata
 FROM retrieve('[1, 0, 0]'::vector, 'rag_docs', 3);
 RESET ROLE;
 
+-- a prepared statement forced onto a generic plan, reused across roles:
+-- retrieve plans its own query per call, so each role gets its own rows
+SET plan_cache_mode = force_generic_plan;
+PREPARE rag_q(vector) AS SELECT string_agg(id, ',' ORDER BY score DESC) FROM retrieve($1, 'rag_docs', 5);
+SET ROLE rag_ann;
+EXECUTE rag_q('[1, 0, 0]');
+SET ROLE rag_bob;
+EXECUTE rag_q('[1, 0, 0]');
+SET ROLE rag_ann;
+EXECUTE rag_q('[1, 0, 0]');
+RESET ROLE;
+DEALLOCATE rag_q;
+RESET plan_cache_mode;
+
 -- hybrid: both sides ranked, fused by reciprocal rank (k = 60)
 SET ROLE rag_ann;
 SELECT id, round(score::numeric, 6) AS score, vector_rank, text_rank
