@@ -138,6 +138,10 @@ extern int	RagExecuteAsOwner(RagExtension *ext, const char *sql, int nargs,
 							  Oid *argtypes, Datum *values, const char *nulls,
 							  bool read_only, long count);
 
+#include "executor/spi.h"
+extern int	RagExecutePlanAsOwner(RagExtension *ext, SPIPlanPtr plan, Datum *values,
+								  const char *nulls, bool read_only, long count);
+
 /* helpers */
 extern char *RagSpiGetText(int row, int col);
 extern Datum RagTextArray(List *strings);

@@ -77,6 +77,31 @@ RagExecuteAsOwner(RagExtension *ext, const char *sql, int nargs,
 	return ret;
 }
 
+/* The same with a prepared plan. */
+int
+RagExecutePlanAsOwner(RagExtension *ext, SPIPlanPtr plan, Datum *values,
+					  const char *nulls, bool read_only, long count)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	volatile int ret = 0;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(ext->owner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		ret = SPI_execute_plan(plan, values, nulls, read_only, count);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+	return ret;
+}
+
 static int
 purge_expired(RagExtension *ext)
 {

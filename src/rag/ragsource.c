@@ -84,6 +84,9 @@ RagTextArray(List *strings)
 										   TYPALIGN_INT));
 }
 
+static SPIPlanPtr source_plan = NULL;
+static Oid	source_plan_schema = InvalidOid;
+
 /*
  * The registration of "relid", allocated in the SPI procedure context.
  * Everyone may read rag_source; it is read as the extension's owner only so
@@ -117,8 +120,28 @@ RagLookupSource(RagExtension *ext, Oid relid)
 					 " FROM %s.rag_source WHERE source OPERATOR(pg_catalog.=) $1",
 					 ext->schema_q);
 	values[0] = ObjectIdGetDatum(relid);
+
+	/*
+	 * The lookup runs on every call, so its plan is kept for the session.
+	 * The plan cache re-plans it if rag_source is dropped and re-created
+	 * (DROP/CREATE EXTENSION); a new schema needs a new statement.
+	 */
+	if (source_plan == NULL || source_plan_schema != ext->schema)
+	{
+		SPIPlanPtr	plan;
+
+		if (source_plan)
+			SPI_freeplan(source_plan);
+		source_plan = NULL;
+		plan = SPI_prepare(sql.data, 1, argtypes);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %d", SPI_result);
+		SPI_keepplan(plan);
+		source_plan = plan;
+		source_plan_schema = ext->schema;
+	}
 	/* as the owner, so that the caller's row_security setting does not matter */
-	ret = RagExecuteAsOwner(ext, sql.data, 1, argtypes, values, NULL, true, 1);
+	ret = RagExecutePlanAsOwner(ext, source_plan, values, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed: %d", ret);
 	if (SPI_processed == 0)

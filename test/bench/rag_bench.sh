@@ -25,6 +25,11 @@
 #   BENCH_SECONDS   seconds per pgbench run (default 15)
 #   BENCH_PORT      server port (default 54339)
 #   BENCH_EF_SEARCH hnsw.ef_search for the querying role (default 40)
+#   BENCH_SYNC_COMMIT synchronous_commit for the querying role (default on).
+#                   The audit row makes every retrieve() a writing
+#                   transaction, whose commit waits for a WAL flush that
+#                   the bare read-only query never does; "off" shows the
+#                   overhead without that flush.
 set -eu
 . "$(dirname "$0")/../pgenv.sh"
 
@@ -34,6 +39,7 @@ QUERIES=${BENCH_QUERIES:-200}
 SECONDS_PER_RUN=${BENCH_SECONDS:-15}
 PORT=${BENCH_PORT:-54339}
 EF_SEARCH=${BENCH_EF_SEARCH:-40}
+SYNC_COMMIT=${BENCH_SYNC_COMMIT:-on}
 
 genai_build
 genai_workdir bench
@@ -86,6 +92,7 @@ CREATE POLICY tenant ON items USING (tenant = current_setting('bench.tenant')::i
 GRANT SELECT ON items, queries TO bench_user;
 ALTER ROLE bench_user SET bench.tenant = '3';
 ALTER ROLE bench_user SET hnsw.ef_search = $EF_SEARCH;
+ALTER ROLE bench_user SET synchronous_commit = $SYNC_COMMIT;
 SELECT rag_register('items', content_column => 'body', tsvector_column => 'tsv',
 					ts_config => 'simple');
 CREATE INDEX items_tenant ON items (tenant);
