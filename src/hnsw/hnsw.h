@@ -27,6 +27,7 @@
 #include "access/itup.h"
 #include "common/pg_prng.h"
 #include "lib/pairingheap.h"
+#include "nodes/pathnodes.h"
 #include "storage/bufmgr.h"
 #include "utils/relcache.h"
 
