@@ -7,12 +7,19 @@
  * compiled for AVX2/FMA, through target attributes, and vectorinit.c calls
  * them only after CPU detection says the CPU and the OS support them.
  *
- * Each kernel first consumes, with one masked load, the floats before a is
- * 32-byte aligned, then keeps eight independent accumulators over 64-float
- * steps so that consecutive FMAs do not wait on each other's latency, then
- * handles 8-float steps and finally the last 1..7 floats with a masked
- * load.  Masked loads never read (or fault on) the lanes they skip.  Loads are unaligned: a Vector's data sits 8
- * bytes into its varlena, and HNSW passes pointers into pages.
+ * Each kernel keeps eight independent accumulators over 64-float steps so
+ * that consecutive FMAs do not wait on each other's latency, then handles
+ * 8-float steps and finally the last 1..7 floats with a masked load.
+ * Masked loads never read (or fault on) the lanes they skip.  Loads are
+ * unaligned: a Vector's data sits 8 bytes into its varlena, and HNSW passes
+ * pointers into pages.
+ *
+ * There is deliberately no head that first aligns one input: it would make
+ * the lane each element lands in, and so the rounding of the sum, depend on
+ * the input's address.  The same two vectors must give the same distance
+ * bits wherever they sit in memory, or an index scan (which computes the
+ * distance with the query first) and the SQL operator (heap value first)
+ * could disagree about the order of near-ties.
  *
  * The summation order differs from the scalar reference, so results may
  * differ in the last bits; sql/vector_kernels.sql bounds the difference.
@@ -55,19 +62,6 @@ hsum(__m256 v)
 	return _mm_cvtss_f32(lo);
 }
 
-/*
- * Floats to consume before a is 32-byte aligned (at most n).  Loads from a
- * then never straddle a cache line; b may still, which costs less than
- * both doing so.  a is float-aligned, as every float pointer is.
- */
-static inline int
-head_count(const float *a, int n)
-{
-	int			head = (int) (((32 - ((uintptr_t) a & 31)) & 31) >> 2);
-
-	return Min(head, n);
-}
-
 /* one step of 8 floats: acc += (a - b)^2 */
 #define L2_STEP(acc, off) \
 	do { \
@@ -103,15 +97,8 @@ avx2_l2_squared(const float *a, const float *b, int n)
 				s5 = _mm256_setzero_ps(),
 				s6 = _mm256_setzero_ps(),
 				s7 = _mm256_setzero_ps();
-	int			i = head_count(a, n);
+	int			i = 0;
 
-	if (i > 0)
-	{
-		__m256i		m = tail_mask(i);
-		__m256		d = _mm256_sub_ps(_mm256_maskload_ps(a, m), _mm256_maskload_ps(b, m));
-
-		s7 = _mm256_fmadd_ps(d, d, s7);
-	}
 	for (; i + 64 <= n; i += 64)
 	{
 		L2_STEP(s0, 0);
@@ -148,14 +135,8 @@ avx2_inner_product(const float *a, const float *b, int n)
 				s5 = _mm256_setzero_ps(),
 				s6 = _mm256_setzero_ps(),
 				s7 = _mm256_setzero_ps();
-	int			i = head_count(a, n);
+	int			i = 0;
 
-	if (i > 0)
-	{
-		__m256i		m = tail_mask(i);
-
-		s7 = _mm256_fmadd_ps(_mm256_maskload_ps(a, m), _mm256_maskload_ps(b, m), s7);
-	}
 	for (; i + 64 <= n; i += 64)
 	{
 		IP_STEP(s0, 0);
@@ -194,18 +175,8 @@ avx2_cosine_parts(const float *a, const float *b, int n,
 				na1 = _mm256_setzero_ps(),
 				nb0 = _mm256_setzero_ps(),
 				nb1 = _mm256_setzero_ps();
-	int			i = head_count(a, n);
+	int			i = 0;
 
-	if (i > 0)
-	{
-		__m256i		m = tail_mask(i);
-		__m256		x = _mm256_maskload_ps(a, m);
-		__m256		y = _mm256_maskload_ps(b, m);
-
-		d1 = _mm256_fmadd_ps(x, y, d1);
-		na1 = _mm256_fmadd_ps(x, x, na1);
-		nb1 = _mm256_fmadd_ps(y, y, nb1);
-	}
 	for (; i + 16 <= n; i += 16)
 	{
 		__m256		x0 = _mm256_loadu_ps(a + i);
@@ -257,16 +228,8 @@ avx2_l1(const float *a, const float *b, int n)
 				s5 = _mm256_setzero_ps(),
 				s6 = _mm256_setzero_ps(),
 				s7 = _mm256_setzero_ps();
-	int			i = head_count(a, n);
+	int			i = 0;
 
-	if (i > 0)
-	{
-		__m256i		m = tail_mask(i);
-
-		s7 = _mm256_add_ps(s7, _mm256_and_ps(absmask,
-											 _mm256_sub_ps(_mm256_maskload_ps(a, m),
-														   _mm256_maskload_ps(b, m))));
-	}
 	for (; i + 64 <= n; i += 64)
 	{
 		L1_STEP(s0, 0);

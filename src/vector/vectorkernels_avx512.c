@@ -3,8 +3,8 @@
  * vectorkernels_avx512.c
  *	  Distance kernels for AVX-512F (512-bit, 16 floats per register).
  *
- * Same shape as vectorkernels_avx2.c: a masked head that makes a 64-byte
- * aligned, four accumulators over 64-float steps, single 16-float steps,
+ * Same shape as vectorkernels_avx2.c (unaligned loads, no alignment head,
+ * see there why): four accumulators over 64-float steps, single 16-float steps,
  * then one masked load (a k-mask) for the last 1..15 floats; masked-off
  * lanes are neither read nor able to fault.  Four chains suffice here:
  * measured on an Emerald Rapids Xeon, eight were no faster, as loads (two
@@ -32,19 +32,6 @@ tail_mask(int r)
 	return (__mmask16) ((1u << r) - 1);
 }
 
-/*
- * Floats to consume before a is 64-byte aligned (at most n).  A misaligned
- * 64-byte load always straddles two cache lines, which roughly halves load
- * throughput; aligning a leaves only b's loads straddling.
- */
-static inline int
-head_count(const float *a, int n)
-{
-	int			head = (int) (((64 - ((uintptr_t) a & 63)) & 63) >> 2);
-
-	return Min(head, n);
-}
-
 static AVX512_FN float
 avx512_l2_squared(const float *a, const float *b, int n)
 {
@@ -52,15 +39,8 @@ avx512_l2_squared(const float *a, const float *b, int n)
 				s1 = _mm512_setzero_ps(),
 				s2 = _mm512_setzero_ps(),
 				s3 = _mm512_setzero_ps();
-	int			i = head_count(a, n);
+	int			i = 0;
 
-	if (i > 0)
-	{
-		__mmask16	m = tail_mask(i);
-		__m512		d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a), _mm512_maskz_loadu_ps(m, b));
-
-		s3 = _mm512_fmadd_ps(d, d, s3);
-	}
 	for (; i + 64 <= n; i += 64)
 	{
 		__m512		d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
@@ -98,14 +78,8 @@ avx512_inner_product(const float *a, const float *b, int n)
 				s1 = _mm512_setzero_ps(),
 				s2 = _mm512_setzero_ps(),
 				s3 = _mm512_setzero_ps();
-	int			i = head_count(a, n);
+	int			i = 0;
 
-	if (i > 0)
-	{
-		__mmask16	m = tail_mask(i);
-
-		s3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a), _mm512_maskz_loadu_ps(m, b), s3);
-	}
 	for (; i + 64 <= n; i += 64)
 	{
 		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
@@ -136,18 +110,8 @@ avx512_cosine_parts(const float *a, const float *b, int n,
 				na1 = _mm512_setzero_ps(),
 				nb0 = _mm512_setzero_ps(),
 				nb1 = _mm512_setzero_ps();
-	int			i = head_count(a, n);
+	int			i = 0;
 
-	if (i > 0)
-	{
-		__mmask16	m = tail_mask(i);
-		__m512		x = _mm512_maskz_loadu_ps(m, a);
-		__m512		y = _mm512_maskz_loadu_ps(m, b);
-
-		d1 = _mm512_fmadd_ps(x, y, d1);
-		na1 = _mm512_fmadd_ps(x, x, na1);
-		nb1 = _mm512_fmadd_ps(y, y, nb1);
-	}
 	for (; i + 32 <= n; i += 32)
 	{
 		__m512		x0 = _mm512_loadu_ps(a + i);
@@ -194,15 +158,8 @@ avx512_l1(const float *a, const float *b, int n)
 				s1 = _mm512_setzero_ps(),
 				s2 = _mm512_setzero_ps(),
 				s3 = _mm512_setzero_ps();
-	int			i = head_count(a, n);
+	int			i = 0;
 
-	if (i > 0)
-	{
-		__mmask16	m = tail_mask(i);
-
-		s3 = _mm512_add_ps(s3, _mm512_abs_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, a),
-														   _mm512_maskz_loadu_ps(m, b))));
-	}
 	for (; i + 64 <= n; i += 64)
 	{
 		s0 = _mm512_add_ps(s0, _mm512_abs_ps(_mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i))));
