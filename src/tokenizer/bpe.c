@@ -31,8 +31,9 @@
 
 /*
  * Validate a vocabulary image and fill in a view of it.  Returns NULL on
- * success, else a message saying what is wrong.  Does not check the
- * payload checksum (the caller does, with its own SHA-256).
+ * success, else a message saying what is wrong.  The payload checksum is
+ * checked first, so the hash table, whose entries are not checked one by
+ * one here, is as the compiler wrote it.
  */
 const char *
 BpeVocabOpen(const void *image, size_t len, BpeVocab *v)
@@ -49,8 +50,11 @@ BpeVocabOpen(const void *image, size_t len, BpeVocab *v)
 		return "compiled for a machine of another byte order";
 	if (h->version != BPE_FILE_VERSION)
 		return "compiled by another version of the vocabulary compiler";
-	if (h->total_len != len)
+	if (h->total_len != len || (len - sizeof(BpeFileHeader)) % 32 != 0)
 		return "file size does not match its header";
+	if (BpeChecksum(base + sizeof(BpeFileHeader), len - sizeof(BpeFileHeader)) !=
+		h->payload_checksum)
+		return "checksum mismatch (the file is damaged)";
 	if (h->table_bits < 8 || h->table_bits > 28 || h->n_ranks == 0 ||
 		h->n_ranks > BPE_MAX_RANKS ||
 		h->n_ranks >= (1u << h->table_bits) || h->max_token_len == 0 ||
@@ -83,15 +87,6 @@ BpeVocabOpen(const void *image, size_t len, BpeVocab *v)
 	}
 
 	/* every single byte must be a token: it is where merging starts */
-	for (r = 0; r <= v->mask; r++)
-	{
-		uint32_t	rl = v->table[r].rank_len;
-
-		if (rl != BPE_SLOT_EMPTY &&
-			(BPE_SLOT_RANK(rl) >= h->n_ranks ||
-			 BPE_SLOT_LEN(rl) != v->offsets[BPE_SLOT_RANK(rl) + 1] - v->offsets[BPE_SLOT_RANK(rl)]))
-			return "hash table entries out of range";
-	}
 	for (b = 0; b < 256; b++)
 	{
 		uint8_t		byte = (uint8_t) b;

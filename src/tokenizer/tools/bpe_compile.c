@@ -9,8 +9,8 @@
  * it (ranks unique, tokens unique, every single byte present), and writes
  * the image described in bpe.h: header, offsets, hash table, token bytes.
  * The header records the SHA-256 of the input file, which the server
- * compares with the published tiktoken hash, and of the payload, which the
- * server checks at load.  Runs at build time (see the Makefile); it is not
+ * compares with the published tiktoken hash, and a checksum of the payload,
+ * which the server checks at load.  Runs at build time (see the Makefile); it is not
  * part of the server module.
  *
  * IDENTIFICATION
@@ -336,7 +336,8 @@ main(int argc, char **argv)
 	hdr.table_off = align8(hdr.offsets_off + ((uint64_t) n_ranks + 1) * 4);
 	hdr.bytes_off = hdr.table_off + nslots * sizeof(BpeSlot);
 	hdr.bytes_len = tokfill;
-	hdr.total_len = align8(hdr.bytes_off + tokfill);
+	/* the checksum runs over whole 32-byte blocks */
+	hdr.total_len = sizeof(hdr) + ((hdr.bytes_off + tokfill - sizeof(hdr) + 31) & ~(uint64_t) 31);
 
 	image = calloc(1, hdr.total_len);
 	if (!image)
@@ -393,9 +394,7 @@ main(int argc, char **argv)
 	sha_init(&sha);
 	sha_update(&sha, src, srclen);
 	sha_final(&sha, hdr.source_sha256);
-	sha_init(&sha);
-	sha_update(&sha, image + sizeof(hdr), hdr.total_len - sizeof(hdr));
-	sha_final(&sha, hdr.payload_sha256);
+	hdr.payload_checksum = BpeChecksum(image + sizeof(hdr), hdr.total_len - sizeof(hdr));
 	memcpy(image, &hdr, sizeof(hdr));
 
 	/* check the result with the server's own validation */
