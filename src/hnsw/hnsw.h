@@ -244,7 +244,7 @@ extern int	HnswGetM(Relation index);
 extern int	HnswGetEfConstruction(Relation index);
 
 /* hnswcost.c */
-extern void hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
+extern void hnswcostestimate(struct PlannerInfo *root, struct IndexPath *path, double loop_count,
 							 Cost *indexStartupCost, Cost *indexTotalCost,
 							 Selectivity *indexSelectivity, double *indexCorrelation,
 							 double *indexPages);
