@@ -70,6 +70,7 @@ CREATE SERVER endpoints_bad7 FOREIGN DATA WRAPPER genai OPTIONS (kind 'openai', 
 CREATE SERVER endpoints_bad8 FOREIGN DATA WRAPPER genai OPTIONS (kind 'local', base_url 'http://h/v1');
 CREATE SERVER endpoints_bad9 FOREIGN DATA WRAPPER genai OPTIONS (kind 'openai', base_url 'http://h/v1', max_batch_inputs '0');
 CREATE SERVER endpoints_bad10 FOREIGN DATA WRAPPER genai OPTIONS (kind 'openai', base_url 'http://h/v1', api_key_file 'relative/key');
+CREATE SERVER endpoints_bad11 FOREIGN DATA WRAPPER genai OPTIONS (kind 'openai', base_url 'http://h/v1', tokenizer 'nope');
 CREATE SERVER endpoints_p FOREIGN DATA WRAPPER genai
   OPTIONS (kind 'openai', base_url 'http://127.0.0.1:9/v1', embedding_model 'm', api_key_env 'ENDPOINTS_NO_SUCH_VAR');
 CREATE USER MAPPING FOR PUBLIC SERVER endpoints_p OPTIONS (base_url 'http://evil/');

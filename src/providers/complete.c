@@ -138,8 +138,8 @@ LocalChat(Jsonb *messages, int max_tokens, int64 *in_tokens)
 			appendStringInfoString(&context, content);
 		appendStringInfoChar(&context, '\n');
 	}
-	*in_tokens = GenaiEstimateTokens(context.data, context.len) +
-		GenaiEstimateTokens(question, strlen(question));
+	*in_tokens = GenaiCountTokens(context.data, context.len) +
+		GenaiCountTokens(question, strlen(question));
 	answer = LocalComplete(context.data, question, max_tokens);
 	return answer;
 }
@@ -234,10 +234,10 @@ RemoteComplete(Provider prov, const char *model, Jsonb *messages,
 	{
 		char	   *m = JsonbToCString(NULL, &messages->root, VARSIZE(messages));
 
-		usage->input_tokens = GenaiEstimateTokens(m, strlen(m));
+		usage->input_tokens = GenaiCountTokens(m, strlen(m));
 	}
 	if (usage->output_tokens < 0 && *content)
-		usage->output_tokens = GenaiEstimateTokens(*content, strlen(*content));
+		usage->output_tokens = GenaiCountTokens(*content, strlen(*content));
 	return j;
 }
 
@@ -266,7 +266,7 @@ ProviderComplete(Provider prov, const char *model, Jsonb *messages,
 					 errhint("The local provider's chat model is \"%s\".", GENAI_LOCAL_CHAT_MODEL)));
 		usage.model = GENAI_LOCAL_CHAT_MODEL;
 		*content = LocalChat(messages, OptionMaxTokens(options), &usage.input_tokens);
-		usage.output_tokens = GenaiEstimateTokens(*content, strlen(*content));
+		usage.output_tokens = GenaiCountTokens(*content, strlen(*content));
 		result = LocalResponse(*content, usage.input_tokens, usage.output_tokens);
 	}
 	else

@@ -5,9 +5,8 @@
  *
  * The array form packs its inputs into as few requests as the provider's
  * limits allow: consecutive inputs go into one request until the next one
- * would exceed max_batch_inputs texts or max_batch_tokens tokens.  Token
- * counts are upper bounds (one token per UTF-8 byte) so that a batch is
- * never rejected for its size; see README.  A 429 or 5xx is retried with
+ * would exceed max_batch_inputs texts or max_batch_tokens tokens, counted
+ * with the provider's tokenizer (or bounded by bytes); see README.  A 429 or 5xx is retried with
  * the same batch by the http layer, so batching survives rate limits.
  * Results keep the input order (OpenAI's "index" field is honoured), and
  * the call fails or succeeds as a whole.
@@ -30,6 +29,7 @@
 
 #include "http/http.h"
 #include "providers.h"
+#include "tokenizer/tokenizer.h"
 #include "wire.h"
 
 PG_FUNCTION_INFO_V1(embed_text);
@@ -75,18 +75,31 @@ LocalEmbedAll(Provider prov, const char *model, int dimensions, int n,
 			len = strlen(u);
 		out[i] = InitVector(dimensions);
 		LocalEmbed(u, len, out[i]->x, dimensions);
-		usage->input_tokens += GenaiEstimateTokens(u, len);
 		if (u != texts[i])
 			pfree(u);
+		usage->input_tokens += GenaiCountTokens(texts[i], strlen(texts[i]));
 	}
 	usage->model = GENAI_LOCAL_EMBEDDING_MODEL;
 }
 
-/* An upper bound of the tokens of a text, for packing batches. */
+/*
+ * Tokens of a text for packing batches: counted with the provider's
+ * tokenizer, or bounded by its UTF-8 length.
+ */
 static int64
-TokenBound(const char *text)
+BatchTokens(const TokenizerEncoding *enc, const char *text)
 {
-	return Max((int64) strlen(text), 1);
+	char	   *u;
+	size_t		len = strlen(text);
+	int64		n;
+
+	u = pg_server_to_any(text, len, PG_UTF8);
+	if (u != text)
+		len = strlen(u);
+	n = enc ? TokenizerCountUtf8(enc, u, len) : (int64) len;
+	if (u != text)
+		pfree(u);
+	return Max(n, 1);
 }
 
 /* Sends one batch of n non-NULL texts; stores vectors (in outcxt) in out[]. */
@@ -187,7 +200,7 @@ RemoteEmbedBatch(Provider prov, const char *model, int dimensions,
 	{
 		tokens = 0;
 		for (int i = 0; i < n; i++)
-			tokens += GenaiEstimateTokens(texts[i], strlen(texts[i]));
+			tokens += GenaiCountTokens(texts[i], strlen(texts[i]));
 	}
 	if (usage->input_tokens < 0)
 		usage->input_tokens = 0;
@@ -207,6 +220,7 @@ RemoteEmbedAll(Provider prov, const char *model, int dimensions, int n,
 	char	  **batch;
 	int		   *where;
 	int			i = 0;
+	const TokenizerEncoding *enc = NULL;
 
 	if (model == NULL)
 		model = prov->embedding_model;
@@ -220,6 +234,8 @@ RemoteEmbedAll(Provider prov, const char *model, int dimensions, int n,
 	key = ProviderGetKey(prov);
 	auth = WireAuthHeader(prov, key);
 	url = WireUrl(prov, model, false);
+	if (prov->tokenizer)
+		enc = TokenizerGetEncoding(prov->tokenizer);
 	batch = palloc(sizeof(char *) * n);
 	where = palloc(sizeof(int) * n);
 	batchcxt = AllocSetContextCreate(CurrentMemoryContext,
@@ -242,7 +258,7 @@ RemoteEmbedAll(Provider prov, const char *model, int dimensions, int n,
 				out[i] = NULL;
 				continue;
 			}
-			t = TokenBound(texts[i]);
+			t = BatchTokens(enc, texts[i]);
 			if (count > 0 && tokens + t > prov->max_batch_tokens)
 				break;
 			tokens += t;

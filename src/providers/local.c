@@ -39,6 +39,7 @@
 #include "miscadmin.h"
 
 #include "providers.h"
+#include "tokenizer/tokenizer.h"
 
 /* weights of the feature families */
 #define W_WORD		1.0f
@@ -217,11 +218,21 @@ LocalEmbed(const char *text, int len, float *out, int dim)
 	Normalize(out, dim);
 }
 
-/* A rough token count: about four bytes of English per token. */
+/*
+ * Tokens of a text in the server encoding, counted with cl100k_base: the
+ * ledger's count when a provider does not report usage.
+ */
 int64
-GenaiEstimateTokens(const char *text, int len)
+GenaiCountTokens(const char *text, int len)
 {
-	return (len + 3) / 4;
+	char	   *u = pg_server_to_any(text, len, PG_UTF8);
+	int64		n;
+
+	n = TokenizerCountUtf8(TokenizerGetEncoding("cl100k_base"), u,
+						   (u == text) ? (size_t) len : strlen(u));
+	if (u != text)
+		pfree(u);
+	return n;
 }
 
 /* ---- extractive completion ---- */

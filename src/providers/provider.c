@@ -35,6 +35,7 @@
 #include "utils/syscache.h"
 
 #include "providers.h"
+#include "tokenizer/tokenizer.h"
 
 PG_FUNCTION_INFO_V1(genai_fdw_validator);
 
@@ -59,6 +60,7 @@ static const ServerOption server_options[] = {
 	{"max_batch_inputs", false},
 	{"max_batch_tokens", false},
 	{"proxy", false},
+	{"tokenizer", false},
 	{"ca_bundle", true},
 	{"api_key_env", true},
 	{"api_key_file", true},
@@ -171,7 +173,7 @@ ValidateServerOptions(List *options)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
 					 errmsg("unrecognized provider option \"%s\"", def->defname),
-					 errhint("Valid options are kind, base_url, embedding_model, chat_model, api_version, max_batch_inputs, max_batch_tokens, proxy, ca_bundle, api_key_env and api_key_file.")));
+					 errhint("Valid options are kind, base_url, embedding_model, chat_model, api_version, max_batch_inputs, max_batch_tokens, tokenizer, proxy, ca_bundle, api_key_env and api_key_file.")));
 		}
 		if (opt->superuser_only && !superuser())
 			ereport(ERROR,
@@ -189,6 +191,11 @@ ValidateServerOptions(List *options)
 		else if (strcmp(def->defname, "max_batch_inputs") == 0 ||
 				 strcmp(def->defname, "max_batch_tokens") == 0)
 			(void) ParsePositiveOption(def->defname, value);
+		else if (strcmp(def->defname, "tokenizer") == 0)
+		{
+			if (strcmp(value, "bytes") != 0)
+				(void) TokenizerGetEncoding(value);
+		}
 		else if (strcmp(def->defname, "api_key_file") == 0 ||
 				 strcmp(def->defname, "ca_bundle") == 0)
 		{
@@ -277,6 +284,7 @@ ProviderLookup(const char *name)
 	Provider	prov;
 	AclResult	aclresult;
 	ListCell   *lc;
+	char	   *tokenizer = NULL;
 
 	if (name == NULL)
 		name = genai_default_provider;
@@ -341,7 +349,19 @@ ProviderLookup(const char *name)
 			prov->max_batch_inputs = ParsePositiveOption(def->defname, value);
 		else if (strcmp(def->defname, "max_batch_tokens") == 0)
 			prov->max_batch_tokens = ParsePositiveOption(def->defname, value);
+		else if (strcmp(def->defname, "tokenizer") == 0)
+			tokenizer = value;
 	}
+
+	/*
+	 * Batch token counts: OpenAI's embedding models use cl100k_base; other
+	 * kinds' models have other tokenizers, so one token per byte (an upper
+	 * bound for byte-level BPE) unless the administrator names one.
+	 */
+	if (tokenizer == NULL)
+		tokenizer = (prov->kind == PROVIDER_OPENAI || prov->kind == PROVIDER_AZURE) ?
+			"cl100k_base" : "bytes";
+	prov->tokenizer = (strcmp(tokenizer, "bytes") == 0) ? NULL : tokenizer;
 
 	/* the limits of the OpenAI embeddings API, unless told otherwise */
 	if (prov->max_batch_inputs == 0)

@@ -46,6 +46,7 @@ typedef struct ProviderData
 	char	   *proxy;
 	int			max_batch_inputs;	/* inputs per embedding request */
 	int			max_batch_tokens;	/* tokens per embedding request */
+	char	   *tokenizer;		/* encoding counting batch tokens, NULL: bytes */
 } ProviderData;
 
 typedef ProviderData *Provider;
@@ -95,7 +96,7 @@ extern Jsonb *ProviderComplete(Provider prov, const char *model,
 extern void LocalEmbed(const char *text, int len, float *out, int dim);
 extern char *LocalComplete(const char *context, const char *question,
 						   int max_tokens);
-extern int64 GenaiEstimateTokens(const char *text, int len);
+extern int64 GenaiCountTokens(const char *text, int len);
 
 /*
  * ledger.c: the usage ledger, written as the extension's owner.

@@ -32,7 +32,9 @@ CREATE EXTENSION genai;
 CREATE SERVER fake FOREIGN DATA WRAPPER genai OPTIONS (kind 'openai', base_url '$url/v1',
   embedding_model 'fe', chat_model 'fc', api_key_env 'GENAI_FAKE_KEY', max_batch_inputs '4');
 CREATE SERVER fake_tok FOREIGN DATA WRAPPER genai OPTIONS (kind 'openai', base_url '$url/v1',
-  embedding_model 'fe', api_key_env 'GENAI_FAKE_KEY', max_batch_tokens '10');
+  embedding_model 'fe', api_key_env 'GENAI_FAKE_KEY', max_batch_tokens '10', tokenizer 'bytes');
+CREATE SERVER fake_cl FOREIGN DATA WRAPPER genai OPTIONS (kind 'openai', base_url '$url/v1',
+  embedding_model 'fe', api_key_env 'GENAI_FAKE_KEY', max_batch_tokens '12');
 CREATE SERVER fake_big FOREIGN DATA WRAPPER genai OPTIONS (kind 'openai', base_url '$url/v1',
   embedding_model 'fe', api_key_env 'GENAI_FAKE_KEY', max_batch_inputs '100');
 CREATE SERVER fake_ollama FOREIGN DATA WRAPPER genai OPTIONS (kind 'ollama', base_url '$url',
@@ -112,6 +114,21 @@ is($expect, 6, 'greedy packing of the token test yields 6 batches');
 my $tarr = 'ARRAY[' . join(',', map { "'" . ('t' x $_) . "'" } @lens) . ']';
 ($n) = requests_for("SELECT embed($tarr, provider => 'fake_tok')");
 is($n, $expect, 'max_batch_tokens packs as many inputs as fit');
+
+# the default tokenizer of an openai provider: exact cl100k_base counts
+my @words = ('hello world', 'the quick brown fox jumps over the lazy dog', 'a', 'tokens are counted exactly here',
+	'b c d e f', 'internationalization', 'x');
+my @counts = split /\n/, $node->safe_psql('postgres',
+	'SELECT token_count(t, \'cl100k_base\') FROM unnest(ARRAY[' . join(',', map { "'$_'" } @words) . ']) WITH ORDINALITY u(t, i) ORDER BY i');
+($expect, $tok, $count) = (0, 0, 0);
+foreach my $c (@counts)
+{
+	if ($count > 0 && $tok + $c <= 12) { $tok += $c; $count++; next; }
+	$expect++;
+	($tok, $count) = ($c, 1);
+}
+($n) = requests_for('SELECT embed(ARRAY[' . join(',', map { "'$_'" } @words) . "], provider => 'fake_cl')");
+is($n, $expect, "max_batch_tokens with cl100k_base counts: $expect requests for counts @counts");
 
 ($n, $out, $err) = requests_for(
 	"SELECT embed(ARRAY['1','2','3','4','5','6','7'], provider => 'fake_big')");
