@@ -107,6 +107,14 @@ hnswvalidate(Oid opclassoid)
 	opcintype = classform->opcintype;
 	opclassname = NameStr(classform->opcname);
 
+	/* filter-key opclasses (second and later columns): hnswfilter.c */
+	if (HnswIsKeyType(opcintype))
+	{
+		result = HnswKeyOpclassValidate(opclassoid, opfamilyoid, opcintype, opclassname);
+		ReleaseSysCache(classtup);
+		return result;
+	}
+
 	proclist = SearchSysCacheList1(AMPROCNUM, ObjectIdGetDatum(opfamilyoid));
 	for (int i = 0; i < proclist->n_members; i++)
 	{
@@ -208,7 +216,7 @@ hnswhandler(PG_FUNCTION_ARGS)
 	amroutine->amcanorderbyop = true;
 	amroutine->amcanbackward = false;
 	amroutine->amcanunique = false;
-	amroutine->amcanmulticol = false;
+	amroutine->amcanmulticol = true;
 	amroutine->amoptionalkey = true;
 	amroutine->amsearcharray = false;
 	amroutine->amsearchnulls = false;

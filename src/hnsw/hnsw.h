@@ -108,6 +108,9 @@ typedef struct HnswMetaPageData
 	int32		entry_level;	/* its level, -1 if empty */
 	BlockNumber insert_page;	/* first node page that may have a free slot */
 	BlockNumber upper_page;		/* upper page new upper tuples go to */
+	uint16		nkeys;			/* filter-key columns after the vector (0 in
+								 * indexes built before keys existed: the
+								 * page was zeroes there) */
 } HnswMetaPageData;
 
 typedef HnswMetaPageData *HnswMetaPage;
@@ -130,6 +133,23 @@ typedef struct HnswSlotHeader
 
 #define HNSW_SLOT_USED		0x01
 #define HNSW_SLOT_DELETED	0x02	/* heap row dead; awaiting repair and free */
+
+/*
+ * Not stored: set by HnswScoreNodes in its out_flags for a node that fails
+ * the search's filter-key predicate (hnswfilter.c).  Such a node routes the
+ * search but is never a result.
+ */
+#define HNSW_SCORE_NOMATCH	0x80
+
+/*
+ * Filter keys (hnswfilter.c).  An index on (embedding, k1, ..., kn) stores
+ * in every slot, between the header and the links, a key area of
+ * 8 * (n + 1) bytes: a uint64 null bitmap, then one 8-byte key per column,
+ * the value itself for integer, date and bool columns (so ranges work), a
+ * 64-bit hash for uuid and text (equality only, rechecked).  Read it with
+ * memcpy: slots are only 4-byte aligned.
+ */
+#define HNSW_MAX_KEYS		4
 
 #define HNSW_SLOTS_START	MAXALIGN(SizeOfPageHeaderData)
 #define HNSW_SLOTS_SPACE	(BLCKSZ - HNSW_SLOTS_START - MAXALIGN(sizeof(HnswPageOpaqueData)))
@@ -162,6 +182,9 @@ typedef struct HnswInfo
 	int			ef_construction;
 	int			slot_size;
 	int			slots_per_page;
+	int			nkeys;			/* filter-key columns */
+	int			keys_offset;	/* of the key area in a slot */
+	int			key_bytes;		/* size of the key area, 0 without keys */
 	int			links_offset;	/* of the level-0 links in a slot */
 	int			vector_offset;	/* of the vector in a slot */
 	int			vector_bytes;
@@ -169,6 +192,7 @@ typedef struct HnswInfo
 
 #define HnswSlotLinks(info, slot) ((uint32 *) ((char *) (slot) + (info)->links_offset))
 #define HnswSlotVector(info, slot) ((char *) (slot) + (info)->vector_offset)
+#define HnswSlotKeys(info, slot) ((char *) (slot) + (info)->keys_offset)
 #define HnswNidBlock(info, nid) ((BlockNumber) ((nid) / (uint32) (info)->slots_per_page))
 #define HnswNidSlot(info, nid) ((int) ((nid) % (uint32) (info)->slots_per_page))
 #define HnswMakeNid(info, blk, slot) ((uint32) (blk) * (uint32) (info)->slots_per_page + (uint32) (slot))
@@ -236,12 +260,44 @@ typedef struct HnswSearch
 	HnswHeap   *discarded;		/* if set, gets live nodes dropped from results */
 	bool		skip_deleted;	/* deleted nodes may be traversed, not kept */
 	int64		ndistances;		/* distances computed, for statistics */
+	/* filter keys: nodes failing match() route but are not results */
+	bool		(*match) (void *arg, const char *keys);
+	void	   *match_arg;
+	int64		max_distances;	/* HnswSearchLayer gives up after this (0: never) */
+	bool		budget_hit;		/* ... and sets this */
 } HnswSearch;
+
+/* A scan's predicate on the filter keys, from its ScanKeys */
+typedef struct HnswKeyCond
+{
+	int			key;			/* 0-based key column */
+	int			strategy;		/* BTLessStrategyNumber ... */
+	int64		value;
+} HnswKeyCond;
+
+typedef struct HnswKeyFilter
+{
+	int			nconds;
+	HnswKeyCond conds[INDEX_MAX_KEYS * 2];
+	bool		never;			/* a NULL comparison value: no row matches */
+	bool		recheck;		/* hashed keys: the executor rechecks */
+} HnswKeyFilter;
 
 /* hnsw.c */
 extern bytea *hnswoptions(Datum reloptions, bool validate);
 extern int	HnswGetM(Relation index);
 extern int	HnswGetEfConstruction(Relation index);
+
+/* hnswfilter.c */
+extern bool HnswIsKeyType(Oid type);
+extern int	HnswCheckColumns(Relation index);
+extern void HnswInfoInitKeys(HnswInfo *info, int nkeys);
+extern void HnswFormKeys(Relation index, const HnswInfo *info, Datum *values, bool *isnull,
+						 char *out);
+extern void HnswKeyFilterInit(Relation index, ScanKey keys, int nkeys, HnswKeyFilter *filter);
+extern bool HnswKeyFilterMatch(void *arg, const char *keys);
+extern bool HnswKeyOpclassValidate(Oid opclassoid, Oid opfamilyoid, Oid opcintype,
+								   const char *opclassname);
 
 /* hnswcost.c */
 extern void hnswcostestimate(struct PlannerInfo *root, struct IndexPath *path, double loop_count,
@@ -293,7 +349,7 @@ extern bool hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer 
 					   Relation heap, IndexUniqueCheck checkUnique, bool indexUnchanged,
 					   struct IndexInfo *indexInfo);
 extern void HnswInsertOnDisk(Relation index, const HnswInfo *info, const float *vec,
-							 ItemPointer heaptid, bool building);
+							 const char *keys, ItemPointer heaptid, bool building);
 extern Buffer HnswNewPage(Relation index, GenericXLogState *state, uint16 type,
 						  const HnswInfo *info, Page *page);
 

@@ -54,6 +54,7 @@ typedef struct HnswBuildState
 	int64		allocated;
 	float	   *vectors;		/* n x dims */
 	ItemPointerData *tids;
+	char	   *keys;			/* n x info.key_bytes filter keys, or NULL */
 	uint8	   *levels;
 	uint32	   *links0;			/* n x m0 */
 	uint32	  **upper;			/* per node: level x m links, or NULL */
@@ -78,6 +79,7 @@ typedef struct HnswBuildState
 #define NodeNid(bs, i)		((uint32) ((bs)->info.slots_per_page + (i)))
 #define NidNode(bs, nid)	((int64) (nid) - (bs)->info.slots_per_page)
 #define NodeVector(bs, i)	((bs)->vectors + (int64) (i) * (bs)->info.dims)
+#define NodeKeys(bs, i)		((bs)->keys + (int64) (i) * (bs)->info.key_bytes)
 
 static uint32 *
 NodeLinks(HnswBuildState *bs, int64 i, int level)
@@ -101,7 +103,7 @@ CountLinks(const uint32 *links, int cap)
 static Size
 NodeBytes(const HnswInfo *info)
 {
-	return sizeof(float) * info->dims + sizeof(ItemPointerData) + 1 +
+	return sizeof(float) * info->dims + sizeof(ItemPointerData) + 1 + info->key_bytes +
 		sizeof(uint32) * info->m0 + sizeof(uint32 *) + sizeof(uint32) +
 		sizeof(uint32) * info->m * 2 / info->m + 1;
 }
@@ -120,6 +122,8 @@ GrowGraph(HnswBuildState *bs, int64 want)
 		bs->links0 = palloc_extended(sizeof(uint32) * bs->info.m0 * n, MCXT_ALLOC_HUGE);
 		bs->upper = palloc_extended(sizeof(uint32 *) * n, MCXT_ALLOC_HUGE);
 		bs->visited = palloc_extended(sizeof(uint32) * n, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		if (bs->info.key_bytes > 0)
+			bs->keys = palloc_extended((Size) bs->info.key_bytes * n, MCXT_ALLOC_HUGE);
 	}
 	else
 	{
@@ -130,6 +134,8 @@ GrowGraph(HnswBuildState *bs, int64 want)
 		bs->upper = repalloc_huge(bs->upper, sizeof(uint32 *) * n);
 		bs->visited = repalloc_huge(bs->visited, sizeof(uint32) * n);
 		memset(bs->visited + bs->allocated, 0, sizeof(uint32) * (n - bs->allocated));
+		if (bs->info.key_bytes > 0)
+			bs->keys = repalloc_huge(bs->keys, (Size) bs->info.key_bytes * n);
 	}
 	bs->allocated = n;
 	MemoryContextSwitchTo(old);
@@ -536,6 +542,8 @@ WriteGraph(HnswBuildState *bs)
 				slot->uppertid = uppertids[i];
 				memcpy(HnswSlotLinks(info, slot), NodeLinks(bs, i, 0), sizeof(uint32) * info->m0);
 				HnswStoreVector(info, HnswSlotVector(info, slot), NodeVector(bs, i));
+				if (info->key_bytes > 0)
+					memcpy(HnswSlotKeys(info, slot), NodeKeys(bs, i), info->key_bytes);
 				used++;
 			}
 			HnswPageGetOpaque(page)->nused = used;
@@ -605,7 +613,14 @@ BuildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 
 		if (HnswPrepareVector(&bs->info, values[0], vec))
 		{
-			HnswInsertOnDisk(index, &bs->info, vec, tid, true);
+			char	   *keys = NULL;
+
+			if (bs->info.key_bytes > 0)
+			{
+				keys = palloc(bs->info.key_bytes);
+				HnswFormKeys(index, &bs->info, values, isnull, keys);
+			}
+			HnswInsertOnDisk(index, &bs->info, vec, keys, tid, true);
 			bs->indtuples++;
 		}
 	}
@@ -616,6 +631,8 @@ BuildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 		if (HnswPrepareVector(&bs->info, values[0], NodeVector(bs, bs->n)))
 		{
 			bs->tids[bs->n] = *tid;
+			if (bs->info.key_bytes > 0)
+				HnswFormKeys(index, &bs->info, values, isnull, NodeKeys(bs, bs->n));
 			bs->levels[bs->n] = HnswRandomLevel(bs->info.m, &bs->prng);
 			MemInsert(bs, bs->n);
 			bs->n++;
@@ -643,12 +660,11 @@ IndexDimensions(Relation index)
 static void
 InitBuildInfo(Relation index, HnswInfo *info)
 {
-	if (index->rd_index->indnatts != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("hnsw indexes support only one column")));
+	int			nkeys = HnswCheckColumns(index);
+
 	HnswInfoInit(info, IndexDimensions(index), HnswMetricFromOpclass(index),
 				 HNSW_STORAGE_FP32, HnswGetM(index), HnswGetEfConstruction(index));
+	HnswInfoInitKeys(info, nkeys);
 	if (info->ef_construction < 2 * info->m)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -23,9 +23,14 @@
  * 0.1% tenant as for an unfiltered query.
  *
  * Index quals on filter-key columns (tenant_id as a second index column)
- * are checked inside the graph walk: non-matching nodes cost their
- * distance and page but no heap fetch, which cost_index already leaves
- * out, as its heap fetches follow the index selectivity.
+ * are checked inside the graph walk (hnswfilter.c): non-matching nodes
+ * cost their distance and page but no heap fetch (cost_index's heap
+ * fetches follow the index selectivity s), and the first batch must score
+ * about 1/s times as many nodes to find ef_search matches.  A scan gives
+ * up on the graph after a budget of distances and sweeps the index
+ * instead (exact; keys compared for every slot, distances only for
+ * matches), so the startup cost is the cheaper of the two; the matches
+ * are then all found, and returning them costs little.
  *
  * Distances are charged by dimension: one cpu_operator_cost per 32
  * dimensions (plus one), a rough ratio of a SIMD kernel's time to an
@@ -132,6 +137,22 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	node_cost = dist_cost + cpu_index_tuple_cost + (npages / ntuples) * spc_random_page_cost;
 	row_cost = m * node_cost;
 	*indexTotalCost = costs.indexTotalCost + (ntuples - batch) * row_cost;
+
+	/* filter keys: ef_search matches take 1/s times the nodes, or a sweep */
+	if (path->indexclauses != NIL)
+	{
+		double		s = Max(costs.indexSelectivity, 1.0 / ntuples);
+		double		nodes = Min(visited / s, ntuples);
+		double		budget = Max(Min((double) hnsw_max_scan_tuples, ntuples / 2),
+								 (double) hnsw_ef_search * 2 * m);
+		double		graph = nodes * (node_cost + cpu_operator_cost);
+		double		sweep = budget * (node_cost + cpu_operator_cost) +
+			npages * spc_seq_page_cost + ntuples * cpu_operator_cost +
+			ntuples * s * dist_cost;
+
+		*indexStartupCost = (nodes <= budget) ? graph : Min(graph, sweep);
+		*indexTotalCost = *indexStartupCost + ntuples * s * cpu_operator_cost;
+	}
 
 	*indexSelectivity = costs.indexSelectivity;
 	*indexCorrelation = 0;

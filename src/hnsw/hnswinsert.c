@@ -449,8 +449,8 @@ FindFreeSlot(Relation index, const HnswInfo *info, BlockNumber hint, int *slotno
  * metapage changes.  Returns its nid.
  */
 static uint32
-WriteNode(Relation index, const HnswInfo *info, const float *vec, ItemPointer heaptid,
-		  int level, LevelChoice *choices, bool newentry)
+WriteNode(Relation index, const HnswInfo *info, const float *vec, const char *keys,
+		  ItemPointer heaptid, int level, LevelChoice *choices, bool newentry)
 {
 	HnswMetaPageData meta;
 	Buffer		nbuf,
@@ -511,6 +511,8 @@ WriteNode(Relation index, const HnswInfo *info, const float *vec, ItemPointer he
 	for (int k = 0; k < choices[0].n; k++)
 		links[k] = choices[0].cands[k].nid;
 	HnswStoreVector(info, HnswSlotVector(info, slot), vec);
+	if (keys)
+		memcpy(HnswSlotKeys(info, slot), keys, info->key_bytes);
 	HnswPageGetOpaque(npage)->nused++;
 
 	if (level > 0)
@@ -564,7 +566,7 @@ WriteNode(Relation index, const HnswInfo *info, const float *vec, ItemPointer he
 
 void
 HnswInsertOnDisk(Relation index, const HnswInfo *info, const float *vec,
-				 ItemPointer heaptid, bool building)
+				 const char *keys, ItemPointer heaptid, bool building)
 {
 	HnswMetaPageData meta;
 	int			level = HnswRandomLevel(info->m, NULL);
@@ -618,7 +620,7 @@ HnswInsertOnDisk(Relation index, const HnswInfo *info, const float *vec,
 	}
 
 	newentry = level > meta.entry_level;
-	nid = WriteNode(index, info, vec, heaptid, level, choices, newentry);
+	nid = WriteNode(index, info, vec, keys, heaptid, level, choices, newentry);
 
 	for (int l = top; l >= 0; l--)
 	{
@@ -665,7 +667,16 @@ hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	old = MemoryContextSwitchTo(ctx);
 	vec = palloc(sizeof(float) * info->dims);
 	if (HnswPrepareVector(info, values[0], vec))
-		HnswInsertOnDisk(index, info, vec, heap_tid, false);
+	{
+		char	   *keys = NULL;
+
+		if (info->key_bytes > 0)
+		{
+			keys = palloc(info->key_bytes);
+			HnswFormKeys(index, info, values, isnull, keys);
+		}
+		HnswInsertOnDisk(index, info, vec, keys, heap_tid, false);
+	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(ctx);
 	return false;

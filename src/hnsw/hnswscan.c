@@ -21,6 +21,14 @@
  * its filter among the others, and never loses a row.  "relaxed_order"
  * returns such rows at once.
  *
+ * Filter keys (hnswfilter.c): quals on key columns arrive as ScanKeys and
+ * are checked on each node as it is scored; nodes that fail route the
+ * search but are never returned.  A rare key makes the first search expand
+ * many nodes before it has ef_search matches; after a budget it gives up
+ * and the scan sweeps the index instead, checking keys and computing
+ * distances only for matching nodes, which is exact and cheaper than the
+ * graph for a small tenant.
+ *
  * Rows with NULL vectors (and zero vectors under cosine) are not in the
  * index.  A NULL or (cosine) zero query vector has no distance to anything;
  * the scan then returns every entry in index order.
@@ -69,6 +77,7 @@ typedef struct HnswScanOpaqueData
 	double		last;			/* distance of the last row returned */
 	bool		any_returned;
 	int64		budget_start;	/* ndistances when streaming began */
+	HnswKeyFilter filter;		/* quals on filter-key columns */
 } HnswScanOpaqueData;
 
 typedef HnswScanOpaqueData *HnswScanOpaque;
@@ -122,7 +131,9 @@ ReadNodeForReturn(IndexScanDesc scan, uint32 nid, ItemPointer tid, double *dist)
 	if (HnswPageGetOpaque(page)->type == HNSW_PAGE_NODE)
 	{
 		slot = HnswPageGetSlot(info, page, HnswNidSlot(info, nid));
-		if ((slot->flags & HNSW_SLOT_USED) && !(slot->flags & HNSW_SLOT_DELETED))
+		if ((slot->flags & HNSW_SLOT_USED) && !(slot->flags & HNSW_SLOT_DELETED) &&
+			(so->filter.nconds == 0 ||
+			 HnswKeyFilterMatch(&so->filter, HnswSlotKeys(info, slot))))
 		{
 			*tid = slot->heaptid;
 			*dist = so->unordered ? 0 : HnswDistanceToSlot(info, so->query, slot);
@@ -160,6 +171,9 @@ SweepAll(IndexScanDesc scan)
 				uint32		nid = HnswMakeNid(info, blkno, s);
 
 				if (!(slot->flags & HNSW_SLOT_USED) || (slot->flags & HNSW_SLOT_DELETED))
+					continue;
+				if (so->filter.nconds > 0 &&
+					!HnswKeyFilterMatch(&so->filter, HnswSlotKeys(info, slot)))
 					continue;
 				if (HnswVisitedTestAndSet(&so->returned, nid))
 					continue;
@@ -209,6 +223,26 @@ StartScan(IndexScanDesc scan)
 	HnswSearchInit(&so->search, scan->indexRelation, info, so->query);
 	HnswVisitedInit(&so->returned, so->search.visited.nwords * 64);
 
+	HnswKeyFilterInit(scan->indexRelation, scan->keyData, scan->numberOfKeys, &so->filter);
+	if (so->filter.never)
+	{
+		so->phase = SCAN_DONE;
+		return;
+	}
+	if (so->filter.nconds > 0)
+	{
+		/*
+		 * Give up on the graph once it has cost about as many distances as
+		 * a sweep reads slots (half the index), or max_scan_tuples.
+		 */
+		int64		nslots = (int64) so->search.visited.nwords * 64;
+
+		so->search.match = HnswKeyFilterMatch;
+		so->search.match_arg = &so->filter;
+		so->search.max_distances = Max(Min((int64) hnsw_max_scan_tuples, nslots / 2),
+									   (int64) hnsw_ef_search * info->m0);
+	}
+
 	if (so->unordered)
 	{
 		SweepAll(scan);
@@ -249,6 +283,14 @@ StartScan(IndexScanDesc scan)
 			HnswHeapPush(&so->search.results, c.distance, c.nid);
 	}
 	HnswSearchLayer(&so->search, 0, hnsw_ef_search);
+	so->search.max_distances = 0;
+	if (so->search.budget_hit)
+	{
+		/* a rare key: an exact sweep of the matching nodes is cheaper */
+		SweepAll(scan);
+		so->phase = SCAN_EXACT;
+		return;
+	}
 
 	/* the batch, nearest first */
 	for (int i = 0; i < so->search.results.count; i++)
@@ -306,7 +348,7 @@ StreamStep(IndexScanDesc scan)
 			if (!(flags[i] & HNSW_SLOT_USED))
 				continue;
 			HnswHeapPush(&s->candidates, dists[i], s->pending[i]);
-			if (!(flags[i] & HNSW_SLOT_DELETED))
+			if (!(flags[i] & (HNSW_SLOT_DELETED | HNSW_SCORE_NOMATCH)))
 				HnswHeapPush(&so->ready, dists[i], s->pending[i]);
 		}
 	}
@@ -410,7 +452,7 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 		so->any_returned = true;
 
 		scan->xs_heaptid = tid;
-		scan->xs_recheck = false;
+		scan->xs_recheck = so->filter.recheck;
 		scan->xs_recheckorderby = false;
 		if (scan->numberOfOrderBys > 0)
 		{

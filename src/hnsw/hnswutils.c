@@ -45,6 +45,9 @@ HnswInfoInit(HnswInfo *info, int dims, HnswMetric metric, HnswStorage storage,
 	info->m = m;
 	info->m0 = 2 * m;
 	info->ef_construction = ef_construction;
+	info->nkeys = 0;
+	info->keys_offset = sizeof(HnswSlotHeader);
+	info->key_bytes = 0;
 	info->links_offset = sizeof(HnswSlotHeader);
 	info->vector_offset = info->links_offset + sizeof(uint32) * info->m0;
 	info->vector_bytes = sizeof(float) * dims;
@@ -138,6 +141,7 @@ HnswGetInfo(Relation index)
 		HnswReadMeta(index, &meta);
 		HnswInfoInit(&info, meta.dims, meta.metric, meta.storage, meta.m,
 					 meta.ef_construction);
+		HnswInfoInitKeys(&info, meta.nkeys);
 		if (info.slot_size != meta.slot_size || info.slots_per_page != meta.slots_per_page)
 			ereport(ERROR,
 					(errcode(ERRCODE_INDEX_CORRUPTED),
@@ -195,6 +199,7 @@ HnswInitMetaPage(Page page, const HnswInfo *info)
 	meta->entry_level = -1;
 	meta->insert_page = InvalidBlockNumber;
 	meta->upper_page = InvalidBlockNumber;
+	meta->nkeys = info->nkeys;
 	((PageHeader) page)->pd_lower = ((char *) meta + sizeof(HnswMetaPageData)) - (char *) page;
 }
 
@@ -507,6 +512,10 @@ HnswSearchInit(HnswSearch *search, Relation index, const HnswInfo *info,
 	search->discarded = NULL;
 	search->skip_deleted = true;
 	search->ndistances = 0;
+	search->match = NULL;
+	search->match_arg = NULL;
+	search->max_distances = 0;
+	search->budget_hit = false;
 }
 
 static int
@@ -559,6 +568,9 @@ HnswScoreNodes(HnswSearch *search, uint32 *nids, int n, double *out_dist, uint8 
 		{
 			out_dist[i] = HnswDistanceToSlot(info, search->query, slot);
 			search->ndistances++;
+			if (search->match &&
+				!search->match(search->match_arg, HnswSlotKeys(info, slot)))
+				out_flags[i] |= HNSW_SCORE_NOMATCH;
 		}
 	}
 	if (BufferIsValid(buf))
@@ -578,7 +590,8 @@ HnswSearchEnter(HnswSearch *search, uint32 nid)
 	if (!(flags & HNSW_SLOT_USED))
 		return;
 	HnswHeapPush(&search->candidates, d, nid);
-	if (!(search->skip_deleted && (flags & HNSW_SLOT_DELETED)))
+	if (!(search->skip_deleted && (flags & HNSW_SLOT_DELETED)) &&
+		!(flags & HNSW_SCORE_NOMATCH))
 		HnswHeapPush(&search->results, d, nid);
 }
 
@@ -644,6 +657,12 @@ HnswSearchLayer(HnswSearch *search, int level, int ef)
 		if (search->results.count >= ef &&
 			c.distance > HnswHeapTop(&search->results)->distance)
 			break;
+		/* a filtered search may give up (the caller sweeps instead) */
+		if (search->max_distances > 0 && search->ndistances >= search->max_distances)
+		{
+			search->budget_hit = true;
+			break;
+		}
 		CHECK_FOR_INTERRUPTS();
 		HnswHeapPop(&search->candidates);
 
@@ -665,12 +684,15 @@ HnswSearchLayer(HnswSearch *search, int level, int ef)
 				continue;
 			if (full && dists[i] >= HnswHeapTop(&search->results)->distance)
 			{
+				/* non-matching nodes too: the stream routes through them */
 				if (search->discarded && !(flags[i] & HNSW_SLOT_DELETED))
 					HnswHeapPush(search->discarded, dists[i], search->pending[i]);
 				continue;
 			}
 			HnswHeapPush(&search->candidates, dists[i], search->pending[i]);
 			if (search->skip_deleted && (flags[i] & HNSW_SLOT_DELETED))
+				continue;
+			if (flags[i] & HNSW_SCORE_NOMATCH)
 				continue;
 			HnswHeapPush(&search->results, dists[i], search->pending[i]);
 			if (search->results.count > ef)
