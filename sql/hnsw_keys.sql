@@ -106,6 +106,17 @@ SELECT 10000 + i, 7, 10000000007, 7, date '2024-01-08', false, md5('7')::uuid, '
 FROM generate_series(1, 12) i;
 SELECT 'int inserted' AS key, * FROM hk_compare('tenant = 7');
 SELECT hnsw_check('hk_exact');
+-- VACUUM frees the slots of deleted rows; rows inserted into them carry
+-- their own keys, not the old ones
+DELETE FROM hk_docs WHERE tenant = 3 AND id % 200 = 1;
+VACUUM hk_docs;
+INSERT INTO hk_docs (id, tenant, t8, t2, day, v)
+SELECT 20000 + i, 8, 10000000008, 8, date '2024-01-09', array[0.02 * i, 0.01, 0, 0]::vector
+FROM generate_series(1, 30) i;
+SELECT 'after vacuum, deleted' AS key, * FROM hk_compare('tenant = 3');
+SELECT 'after vacuum, reused' AS key, * FROM hk_compare('tenant = 8');
+SELECT 'after vacuum, date' AS key, * FROM hk_compare('day = ''2024-01-09'' AND t8 = 10000000008');
+SELECT hnsw_check('hk_exact');
 
 -- row-level security: the policy's qual on the key column is an index
 -- condition, evaluated per node, with the tenant read at execution
