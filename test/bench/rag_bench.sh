@@ -93,6 +93,12 @@ GRANT SELECT ON items, queries TO bench_user;
 ALTER ROLE bench_user SET bench.tenant = '3';
 ALTER ROLE bench_user SET hnsw.ef_search = $EF_SEARCH;
 ALTER ROLE bench_user SET synchronous_commit = $SYNC_COMMIT;
+-- the same role without the audit trail, to show what the audit row costs
+CREATE ROLE bench_noaudit LOGIN;
+GRANT SELECT ON items, queries TO bench_noaudit;
+ALTER ROLE bench_noaudit SET bench.tenant = '3';
+ALTER ROLE bench_noaudit SET hnsw.ef_search = $EF_SEARCH;
+ALTER ROLE bench_noaudit SET genai.rag_audit = off;
 SELECT rag_register('items', content_column => 'body', tsvector_column => 'tsv',
 					ts_config => 'simple');
 CREATE INDEX items_tenant ON items (tenant);
@@ -168,27 +174,34 @@ SELECT id FROM queries, retrieve_hybrid(replace(words, ' ', ' or '), 'items', 10
 SQL
 genai_chown_work
 
-# latency in ms of one pgbench run of a script
+# latency in ms of one pgbench run: run NAME SCRIPT [USER [PGOPTIONS]]
 run() {
-	genai_as_pg pgbench -n -h "$GENAI_WORK" -p "$PORT" -U bench_user -c 1 -T "$SECONDS_PER_RUN" \
-		-f "$GENAI_WORK/$1.sql" postgres 2>/dev/null |
+	genai_as_pg env PGOPTIONS="${4:-}" pgbench -n -h "$GENAI_WORK" -p "$PORT" -U "${3:-bench_user}" \
+		-c 1 -T "$SECONDS_PER_RUN" -f "$GENAI_WORK/$2.sql" postgres 2>/dev/null |
 		sed -n 's/^latency average = \([0-9.]*\) ms/\1/p'
 }
 
 echo
 echo "== latency (ms per query, pgbench, 1 client, ${SECONDS_PER_RUN}s each, alternating)"
+names="bare retrieve retrieve_async retrieve_noaudit text_leakproof text_builtin hybrid"
 declare -A sum
-for s in bare retrieve text_leakproof text_builtin hybrid; do sum[$s]=0; done
+for s in $names; do sum[$s]=0; done
 for round in 1 2 3; do
-	for s in bare retrieve text_leakproof text_builtin hybrid; do
-		ms=$(run $s)
+	for s in $names; do
+		case $s in
+			retrieve_async) ms=$(run $s retrieve bench_user "-c synchronous_commit=off") ;;
+			retrieve_noaudit) ms=$(run $s retrieve bench_noaudit) ;;
+			*) ms=$(run $s $s) ;;
+		esac
 		echo "round $round  $s: $ms"
 		sum[$s]=$(awk -v a="${sum[$s]}" -v b="$ms" 'BEGIN { print a + b }')
 	done
 done
 echo
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
-echo "retrieve / bare ORDER BY LIMIT (audit included): $(ratio "${sum[retrieve]}" "${sum[bare]}")"
+echo "retrieve / bare ORDER BY LIMIT (audit included, synchronous_commit=$SYNC_COMMIT): $(ratio "${sum[retrieve]}" "${sum[bare]}")"
+echo "retrieve / bare, audit included, synchronous_commit=off: $(ratio "${sum[retrieve_async]}" "${sum[bare]}")"
+echo "retrieve / bare, without the audit row: $(ratio "${sum[retrieve_noaudit]}" "${sum[bare]}")"
 echo "full text under RLS, built-in @@ / leakproof @@ (GIN): $(ratio "${sum[text_builtin]}" "${sum[text_leakproof]}")"
 echo "retrieve_hybrid / retrieve: $(ratio "${sum[hybrid]}" "${sum[retrieve]}")"
 psql_su -c "SELECT count(*) AS audit_rows FROM rag_audit"
