@@ -153,6 +153,23 @@ SET ROLE rag_bob;
 SELECT id, round(score::numeric, 4) AS score FROM retrieve('[1, 0, 0]'::vector, 'rag_docs', 2);
 RESET ROLE;
 
+-- names that need quoting, including one that reads like SQL, are quoted
+CREATE TABLE "Rag Odd; DROP TABLE rag_docs; --" (
+	"Doc Id" int PRIMARY KEY,
+	"Body ""Text""" text,
+	"E m b" vector(2),
+	"Title');--" text
+);
+INSERT INTO "Rag Odd; DROP TABLE rag_docs; --" VALUES (1, 'first', '[1, 0]', 't1'), (2, 'second', '[0, 1]', 't2');
+SELECT rag_register('"Rag Odd; DROP TABLE rag_docs; --"', id_column => 'Doc Id',
+					content_column => 'Body "Text"', embedding_column => 'E m b',
+					metadata_columns => ARRAY['Title'');--']::name[]);
+SELECT * FROM retrieve('[0, 1]'::vector, '"Rag Odd; DROP TABLE rag_docs; --"', 2);
+SELECT id, text_rank FROM retrieve_hybrid('first', '"Rag Odd; DROP TABLE rag_docs; --"', 2,
+										  question_vector => '[0, 1]');
+SELECT count(*) FROM rag_docs;
+DROP TABLE "Rag Odd; DROP TABLE rag_docs; --";
+
 DROP TABLE rag_docs;
 SELECT count(*) FROM rag_source;
 DELETE FROM rag_audit;
