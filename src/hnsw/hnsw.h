@@ -263,6 +263,7 @@ typedef struct HnswSearch
 	/* filter keys: nodes failing match() route but are not results */
 	bool		(*match) (void *arg, const char *keys);
 	void	   *match_arg;
+	int64		nmatched;		/* scored nodes that passed match() */
 	int64		max_distances;	/* HnswSearchLayer gives up after this (0: never) */
 	bool		budget_hit;		/* ... and sets this */
 } HnswSearch;

@@ -514,6 +514,7 @@ HnswSearchInit(HnswSearch *search, Relation index, const HnswInfo *info,
 	search->ndistances = 0;
 	search->match = NULL;
 	search->match_arg = NULL;
+	search->nmatched = 0;
 	search->max_distances = 0;
 	search->budget_hit = false;
 }
@@ -568,9 +569,13 @@ HnswScoreNodes(HnswSearch *search, uint32 *nids, int n, double *out_dist, uint8 
 		{
 			out_dist[i] = HnswDistanceToSlot(info, search->query, slot);
 			search->ndistances++;
-			if (search->match &&
-				!search->match(search->match_arg, HnswSlotKeys(info, slot)))
-				out_flags[i] |= HNSW_SCORE_NOMATCH;
+			if (search->match)
+			{
+				if (search->match(search->match_arg, HnswSlotKeys(info, slot)))
+					search->nmatched++;
+				else
+					out_flags[i] |= HNSW_SCORE_NOMATCH;
+			}
 		}
 	}
 	if (BufferIsValid(buf))
@@ -657,8 +662,15 @@ HnswSearchLayer(HnswSearch *search, int level, int ef)
 		if (search->results.count >= ef &&
 			c.distance > HnswHeapTop(&search->results)->distance)
 			break;
-		/* a filtered search may give up (the caller sweeps instead) */
-		if (search->max_distances > 0 && search->ndistances >= search->max_distances)
+		/*
+		 * A filtered search may give up (the caller sweeps instead): at the
+		 * budget, or early, at an eighth of it, if the matches met so far
+		 * project to fewer than ef by the budget.
+		 */
+		if (search->max_distances > 0 &&
+			(search->ndistances >= search->max_distances ||
+			 (search->ndistances >= search->max_distances / 8 &&
+			  search->nmatched * 8 < ef)))
 		{
 			search->budget_hit = true;
 			break;
