@@ -8,7 +8,8 @@
  * names raise an ERROR.  The first use of an encoding in a backend maps its
  * vocabulary file; later uses cost nothing extra.
  *
- * Text arguments are UTF-8 bytes, not necessarily NUL-terminated.  Use
+ * Include postgres.h first.  Text arguments are UTF-8 bytes, not
+ * necessarily NUL-terminated.  Use
  * TokenizerCountText for a text datum in the server encoding.
  *
  * IDENTIFICATION
@@ -19,7 +20,6 @@
 #ifndef TOKENIZER_H
 #define TOKENIZER_H
 
-#include "postgres.h"
 
 typedef struct TokenizerEncoding TokenizerEncoding;
 
