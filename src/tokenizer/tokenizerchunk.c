@@ -317,6 +317,7 @@ chunk(PG_FUNCTION_ARGS)
 		values[5] = Int32GetDatum((int32) ochar);
 		values[6] = Int32GetDatum((int32) echar);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		pfree(content);			/* the tuplestore has its own copy */
 
 		/* next chunk: the overlap, then new text from e */
 		o_next = (e < cs.n) ? overlap_start(&cs, o, e, overlap) : e;
