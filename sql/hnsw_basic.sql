@@ -88,12 +88,34 @@ SELECT id FROM hnsw_empty ORDER BY v <-> '[0,0]' LIMIT 1;
 REINDEX INDEX hnsw_empty_idx;
 SELECT id FROM hnsw_empty ORDER BY v <-> '[0,0]' LIMIT 1;
 RESET enable_seqscan;
+-- CREATE INDEX CONCURRENTLY
+CREATE TABLE hnsw_cic (id int, v vector(2));
+INSERT INTO hnsw_cic SELECT i, ('[' || i || ',' || (i % 7) || ']')::vector FROM generate_series(1, 300) i;
+CREATE INDEX CONCURRENTLY hnsw_cic_idx ON hnsw_cic USING hnsw (v vector_l2_ops);
+SELECT hnsw_check('hnsw_cic_idx');
+SET enable_seqscan = off;
+SELECT id FROM hnsw_cic ORDER BY v <-> '[100,2]' LIMIT 1;
+RESET enable_seqscan;
+-- a graph larger than maintenance_work_mem: NOTICE, then on-disk inserts
+SELECT setseed(0.3);
+CREATE TABLE hnsw_spill AS
+	SELECT i AS id, ('[' || array_to_string(array(SELECT round(random()::numeric, 3) FROM generate_series(1, 1000) WHERE i > 0), ',') || ']')::vector(1000) AS v
+	FROM generate_series(1, 400) i;
+SET maintenance_work_mem = '1MB';
+CREATE INDEX hnsw_spill_idx ON hnsw_spill USING hnsw (v vector_l2_ops) WITH (m = 4, ef_construction = 8);
+RESET maintenance_work_mem;
+-- VACUUM also links nodes that later inserts' pruning left unreachable
+VACUUM hnsw_spill;
+SELECT hnsw_check('hnsw_spill_idx');
+SET enable_seqscan = off;
+SELECT count(*) FROM (SELECT id FROM hnsw_spill ORDER BY v <-> (SELECT v FROM hnsw_spill WHERE id = 390) LIMIT 1000) s;
+RESET enable_seqscan;
 -- unlogged
 CREATE UNLOGGED TABLE hnsw_unlogged (v vector(2));
 CREATE INDEX ON hnsw_unlogged USING hnsw (v vector_l2_ops);
 INSERT INTO hnsw_unlogged VALUES ('[1,2]');
 SELECT v FROM hnsw_unlogged ORDER BY v <-> '[1,1]' LIMIT 1;
 
-DROP TABLE hnsw_small, hnsw_nodim, hnsw_wide, hnsw_empty, hnsw_unlogged;
+DROP TABLE hnsw_small, hnsw_nodim, hnsw_wide, hnsw_empty, hnsw_unlogged, hnsw_cic, hnsw_spill;
 -- leave the database as found
 DROP EXTENSION genai;

@@ -351,6 +351,8 @@ extern bool hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer 
 					   struct IndexInfo *indexInfo);
 extern void HnswInsertOnDisk(Relation index, const HnswInfo *info, const float *vec,
 							 const char *keys, ItemPointer heaptid, bool building);
+extern bool HnswAddBackLink(Relation index, const HnswInfo *info, uint32 x, const float *xvec,
+							int level, uint32 newnid, const float *newvec, double dist, bool force);
 extern Buffer HnswNewPage(Relation index, GenericXLogState *state, uint16 type,
 						  const HnswInfo *info, Page *page);
 

@@ -244,9 +244,9 @@ order_cmp(const void *a, const void *b)
 	return x->nid < y->nid ? -1 : x->nid > y->nid ? 1 : 0;
 }
 
-static bool
-AddBackLink(Relation index, const HnswInfo *info, uint32 x, const float *xvec,
-			int level, uint32 newnid, const float *newvec, double dist, bool force)
+bool
+HnswAddBackLink(Relation index, const HnswInfo *info, uint32 x, const float *xvec,
+				int level, uint32 newnid, const float *newvec, double dist, bool force)
 {
 	int			cap = HnswLayerCapacity(info, level);
 	HnswSlotHeader hdr;
@@ -629,7 +629,7 @@ HnswInsertOnDisk(Relation index, const HnswInfo *info, const float *vec,
 		for (int k = 0; k < choices[l].n; k++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			if (AddBackLink(index, info, choices[l].cands[k].nid,
+			if (HnswAddBackLink(index, info, choices[l].cands[k].nid,
 							choices[l].vectors + (int64) k * info->dims,
 							l, nid, vec, choices[l].cands[k].distance, false))
 				linked = true;
@@ -640,7 +640,7 @@ HnswInsertOnDisk(Relation index, const HnswInfo *info, const float *vec,
 		 * or no search could reach it.
 		 */
 		if (l == 0 && !linked && choices[0].n > 0)
-			AddBackLink(index, info, choices[0].cands[0].nid, choices[0].vectors, 0, nid, vec,
+			HnswAddBackLink(index, info, choices[0].cands[0].nid, choices[0].vectors, 0, nid, vec,
 						choices[0].cands[0].distance, true);
 	}
 

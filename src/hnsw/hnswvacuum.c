@@ -565,6 +565,37 @@ FreeDead(VacState *vs)
 	}
 }
 
+typedef struct NodeVectors
+{
+	uint32		u;
+	uint32		v;
+} NodeVectors;
+
+/* the vectors of two live nodes */
+static bool
+LoadPair(Relation index, const HnswInfo *info, NodeVectors *nv, float *uvec, float *vvec)
+{
+	uint32		nids[2] = {nv->u, nv->v};
+	float	   *dest[2] = {uvec, vvec};
+
+	for (int i = 0; i < 2; i++)
+	{
+		Buffer		buf = ReadBuffer(index, HnswNidBlock(info, nids[i]));
+		HnswSlotHeader *slot;
+		bool		ok;
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		slot = HnswPageGetSlot(info, BufferGetPage(buf), HnswNidSlot(info, nids[i]));
+		ok = (slot->flags & HNSW_SLOT_USED) && !(slot->flags & HNSW_SLOT_DELETED);
+		if (ok)
+			HnswLoadVector(info, HnswSlotVector(info, slot), dest[i]);
+		UnlockReleaseBuffer(buf);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
 /* Move the entry point off a deleted node; caller holds the update lock */
 static void
 FixEntryPoint(VacState *vs)
@@ -640,6 +671,233 @@ hnswbulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	return stats;
 }
 
+/*
+ * Make v link to u at level 0: append if v has room, else replace the link
+ * whose target has the most other in-links (at least 2), so no node loses
+ * its last in-link.  indeg counts level-0 in-links.  False if v is gone or
+ * no link can be replaced safely.
+ */
+static bool
+LinkFrom(Relation index, const HnswInfo *info, uint32 v, uint32 u, uint32 *indeg)
+{
+	Buffer		buf = ReadBuffer(index, HnswNidBlock(info, v));
+	HnswSlotHeader *slot;
+	uint32	   *links;
+	int			n = 0;
+	int			pos = -1;
+	GenericXLogState *state;
+	Page		page;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	slot = HnswPageGetSlot(info, BufferGetPage(buf), HnswNidSlot(info, v));
+	if (!(slot->flags & HNSW_SLOT_USED) || (slot->flags & HNSW_SLOT_DELETED))
+	{
+		UnlockReleaseBuffer(buf);
+		return false;
+	}
+	links = HnswSlotLinks(info, slot);
+	while (n < info->m0 && links[n] != HNSW_INVALID_NID)
+	{
+		if (links[n] == u)
+		{
+			UnlockReleaseBuffer(buf);
+			return true;
+		}
+		n++;
+	}
+	if (n < info->m0)
+		pos = n;
+	else
+	{
+		for (int k = 0; k < n; k++)
+			if (indeg[links[k]] >= 2 && (pos < 0 || indeg[links[k]] > indeg[links[pos]]))
+				pos = k;
+	}
+	if (pos < 0)
+	{
+		UnlockReleaseBuffer(buf);
+		return false;
+	}
+	state = GenericXLogStart(index);
+	page = GenericXLogRegisterBuffer(state, buf, 0);
+	links = HnswSlotLinks(info, HnswPageGetSlot(info, page, HnswNidSlot(info, v)));
+	if (pos < n)
+		indeg[links[pos]]--;
+	links[pos] = u;
+	indeg[u]++;
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(buf);
+	return true;
+}
+
+/*
+ * Link orphan u from the nearest reached node, found by a search from the
+ * entry point, that can take it.
+ */
+static bool
+LinkFromSearch(Relation index, const HnswInfo *info, HnswMetaPageData *meta, uint32 u,
+			   float *uvec, bool *reached, uint64 nslots, uint32 *indeg)
+{
+	HnswSearch	search;
+	float	   *vvec = palloc(sizeof(float) * info->dims);
+	NodeVectors nv;
+
+	nv.u = u;
+	nv.v = meta->entry_nid;
+	if (!LoadPair(index, info, &nv, uvec, vvec))
+		return false;
+	HnswSearchInit(&search, index, info, uvec);
+	HnswSearchEnter(&search, meta->entry_nid);
+	for (int l = meta->entry_level; l > 0; l--)
+		HnswSearchGreedy(&search, l);
+	HnswSearchLayer(&search, 0, info->ef_construction);
+	qsort(search.results.items, search.results.count, sizeof(HnswCandidate), cand_cmp);
+	for (int i = 0; i < search.results.count; i++)
+	{
+		uint32		v = search.results.items[i].nid;
+
+		if (v != u && v < nslots && reached[v] && LinkFrom(index, info, v, u, indeg))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Link every live node that no search can reach (later inserts' pruning can
+ * drop a node's last in-link) from its nearest reachable neighbour.  Needs
+ * the level-0 links of all nodes in memory; skipped if they would exceed
+ * maintenance_work_mem.
+ */
+static bool
+ReconnectOrphans(Relation index)
+{
+	const HnswInfo *info = HnswGetInfo(index);
+	HnswMetaPageData meta;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	uint64		nslots = (uint64) nblocks * info->slots_per_page;
+	uint32	   *links;
+	uint8	   *flags;
+	bool	   *reached;
+	uint32	   *queue;
+	uint64		head = 0,
+				tail = 0;
+	float	   *uvec = palloc(sizeof(float) * info->dims);
+	int64		fixed = 0;
+	uint32	   *indeg;
+
+	HnswReadMeta(index, &meta);
+	if (meta.entry_nid == HNSW_INVALID_NID ||
+		nslots * (info->m0 * sizeof(uint32) + 6) > (uint64) maintenance_work_mem * 1024)
+		return false;
+
+	links = palloc_extended(sizeof(uint32) * info->m0 * nslots, MCXT_ALLOC_HUGE);
+	flags = palloc_extended(nslots, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	reached = palloc_extended(sizeof(bool) * nslots, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	queue = palloc_extended(sizeof(uint32) * nslots, MCXT_ALLOC_HUGE);
+	for (BlockNumber blkno = 1; blkno < nblocks; blkno++)
+	{
+		Buffer		buf = ReadBuffer(index, blkno);
+		Page		page;
+
+		vacuum_delay_point();
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (HnswPageGetOpaque(page)->type == HNSW_PAGE_NODE)
+		{
+			for (int s = 0; s < info->slots_per_page; s++)
+			{
+				HnswSlotHeader *slot = HnswPageGetSlot(info, page, s);
+				uint32		nid = HnswMakeNid(info, blkno, s);
+
+				flags[nid] = slot->flags;
+				memcpy(links + (uint64) nid * info->m0, HnswSlotLinks(info, slot),
+					   sizeof(uint32) * info->m0);
+			}
+		}
+		UnlockReleaseBuffer(buf);
+	}
+	if (meta.entry_nid >= nslots)
+		return false;
+	indeg = palloc_extended(sizeof(uint32) * nslots, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (uint64 x = 0; x < nslots; x++)
+	{
+		uint32	   *l = links + x * info->m0;
+
+		if (!(flags[x] & HNSW_SLOT_USED) || (flags[x] & HNSW_SLOT_DELETED))
+			continue;
+		for (int k = 0; k < info->m0 && l[k] != HNSW_INVALID_NID; k++)
+			if (l[k] < nslots)
+				indeg[l[k]]++;
+	}
+	reached[meta.entry_nid] = true;
+	queue[tail++] = meta.entry_nid;
+	for (;;)
+	{
+		bool		progress = false;
+		uint32		first_orphan = HNSW_INVALID_NID;
+
+		while (head < tail)
+		{
+			uint32	   *l = links + (uint64) queue[head++] * info->m0;
+
+			for (int k = 0; k < info->m0 && l[k] != HNSW_INVALID_NID; k++)
+			{
+				if (l[k] < nslots && !reached[l[k]] && (flags[l[k]] & HNSW_SLOT_USED))
+				{
+					reached[l[k]] = true;
+					queue[tail++] = l[k];
+				}
+			}
+		}
+		for (uint64 u = 0; u < nslots; u++)
+		{
+			uint32	   *l;
+
+			if (reached[u] || !(flags[u] & HNSW_SLOT_USED) || (flags[u] & HNSW_SLOT_DELETED))
+				continue;
+			if (first_orphan == HNSW_INVALID_NID)
+				first_orphan = (uint32) u;
+			l = links + u * info->m0;
+			for (int k = 0; k < info->m0 && l[k] != HNSW_INVALID_NID; k++)
+			{
+				uint32		v = l[k];
+
+				if (v >= nslots || !reached[v] || (flags[v] & HNSW_SLOT_DELETED))
+					continue;
+				if (LinkFrom(index, info, v, (uint32) u, indeg))
+				{
+					reached[u] = true;
+					queue[tail++] = (uint32) u;
+					progress = true;
+					break;
+				}
+			}
+			if (progress)
+				break;
+		}
+
+		/*
+		 * No orphan has a reachable neighbour (an isolated cluster): link the
+		 * first one from the nearest node a search for it finds.
+		 */
+		if (!progress && first_orphan != HNSW_INVALID_NID)
+		{
+			if (LinkFromSearch(index, info, &meta, first_orphan, uvec, reached, nslots, indeg))
+			{
+				reached[first_orphan] = true;
+				queue[tail++] = first_orphan;
+				progress = true;
+			}
+		}
+		if (!progress)
+			break;
+		fixed++;
+	}
+	elog(DEBUG1, "hnsw: linked %lld unreachable nodes of \"%s\"", (long long) fixed,
+		 RelationGetRelationName(index));
+	return fixed > 0;
+}
+
 IndexBulkDeleteResult *
 hnswvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 {
@@ -647,6 +905,11 @@ hnswvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 
 	if (info->analyze_only)
 		return stats;
+
+	/* a replaced link can orphan another node: a few rounds */
+	for (int round = 0; round < 3; round++)
+		if (!ReconnectOrphans(index))
+			break;
 
 	if (stats == NULL)
 	{
