@@ -93,6 +93,16 @@ typedef HnswPageOpaqueData *HnswPageOpaque;
 
 #define HnswPageGetOpaque(page) ((HnswPageOpaque) PageGetSpecialPointer(page))
 
+/*
+ * The type of a page; 0 for an all-zero page (a page added by a backend
+ * that crashed before WAL-logging its first use), which is free to take.
+ */
+static inline uint16
+HnswPageType(Page page)
+{
+	return PageIsNew(page) ? 0 : HnswPageGetOpaque(page)->type;
+}
+
 typedef struct HnswMetaPageData
 {
 	uint32		magic;

@@ -254,9 +254,15 @@ hnsw_check(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
+		if (PageIsNew(page))
+		{
+			/* added by a backend that crashed before using it: free space */
+			UnlockReleaseBuffer(buf);
+			continue;
+		}
 		if (HnswPageGetOpaque(page)->page_id != HNSW_PAGE_ID)
 			Report(&cs, "block %u: bad page id", blkno);
-		if (HnswPageGetOpaque(page)->type == HNSW_PAGE_NODE)
+		if (HnswPageType(page) == HNSW_PAGE_NODE)
 		{
 			for (int s = 0; s < cs.info->slots_per_page; s++)
 			{
@@ -289,9 +295,9 @@ hnsw_check(PG_FUNCTION_ARGS)
 				Report(&cs, "block %u: %d slots used but the page says %d",
 					   blkno, used, HnswPageGetOpaque(page)->nused);
 		}
-		else if (HnswPageGetOpaque(page)->type != HNSW_PAGE_UPPER)
+		else if (HnswPageType(page) != HNSW_PAGE_UPPER)
 			Report(&cs, "block %u: unrecognized page type %d", blkno,
-				   HnswPageGetOpaque(page)->type);
+				   HnswPageType(page));
 		UnlockReleaseBuffer(buf);
 	}
 
@@ -321,7 +327,7 @@ hnsw_check(PG_FUNCTION_ARGS)
 			buf = ReadBuffer(index, ItemPointerGetBlockNumber(&hdr.uppertid));
 			LockBuffer(buf, BUFFER_LOCK_SHARE);
 			page = BufferGetPage(buf);
-			if (HnswPageGetOpaque(page)->type != HNSW_PAGE_UPPER ||
+			if (HnswPageType(page) != HNSW_PAGE_UPPER ||
 				off > PageGetMaxOffsetNumber(page) || !ItemIdIsNormal(PageGetItemId(page, off)))
 				Report(&cs, "node %u: upper tuple (%u,%u) does not exist", nodes[i].nid,
 					   ItemPointerGetBlockNumber(&hdr.uppertid), off);

@@ -83,7 +83,7 @@ FetchNodes(Relation index, const HnswInfo *info, NodeSet *set)
 			cur = blkno;
 		}
 		set->flags[i] = 0;
-		if (HnswPageGetOpaque(page)->type != HNSW_PAGE_NODE)
+		if (HnswPageType(page) != HNSW_PAGE_NODE)
 			continue;
 		slot = HnswPageGetSlot(info, page, HnswNidSlot(info, order[k].nid));
 		set->flags[i] = slot->flags;
@@ -201,7 +201,7 @@ LinksInPage(const HnswInfo *info, Page page, uint32 nid, int level,
 	{
 		HnswSlotHeader *slot;
 
-		if (HnswPageGetOpaque(page)->type != HNSW_PAGE_NODE)
+		if (HnswPageType(page) != HNSW_PAGE_NODE)
 			return NULL;
 		slot = HnswPageGetSlot(info, page, HnswNidSlot(info, nid));
 		if (!(slot->flags & HNSW_SLOT_USED) || (slot->flags & HNSW_SLOT_DELETED) ||
@@ -214,7 +214,7 @@ LinksInPage(const HnswInfo *info, Page page, uint32 nid, int level,
 		OffsetNumber off = ItemPointerGetOffsetNumber(uppertid);
 		HnswUpperTuple up;
 
-		if (HnswPageGetOpaque(page)->type != HNSW_PAGE_UPPER ||
+		if (HnswPageType(page) != HNSW_PAGE_UPPER ||
 			off > PageGetMaxOffsetNumber(page) ||
 			!ItemIdIsNormal(PageGetItemId(page, off)))
 			return NULL;
@@ -425,7 +425,14 @@ FindFreeSlot(Relation index, const HnswInfo *info, BlockNumber hint, int *slotno
 
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 		page = BufferGetPage(buf);
-		if (HnswPageGetOpaque(page)->type == HNSW_PAGE_NODE &&
+		if (PageIsNew(page))
+		{
+			/* left all-zero by a crash after extending: take it */
+			*isnew = true;
+			*slotno = 0;
+			return buf;
+		}
+		if (HnswPageType(page) == HNSW_PAGE_NODE &&
 			HnswPageGetOpaque(page)->nused < info->slots_per_page)
 		{
 			for (int s = 0; s < info->slots_per_page; s++)
@@ -481,7 +488,7 @@ WriteNode(Relation index, const HnswInfo *info, const float *vec, const char *ke
 		{
 			ubuf = ReadBuffer(index, meta.upper_page);
 			LockBuffer(ubuf, BUFFER_LOCK_EXCLUSIVE);
-			if (HnswPageGetOpaque(BufferGetPage(ubuf))->type != HNSW_PAGE_UPPER ||
+			if (HnswPageType(BufferGetPage(ubuf)) != HNSW_PAGE_UPPER ||
 				PageGetFreeSpace(BufferGetPage(ubuf)) < MAXALIGN(usz))
 			{
 				UnlockReleaseBuffer(ubuf);

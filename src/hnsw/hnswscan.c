@@ -128,7 +128,7 @@ ReadNodeForReturn(IndexScanDesc scan, uint32 nid, ItemPointer tid, double *dist)
 	buf = ReadBuffer(scan->indexRelation, HnswNidBlock(info, nid));
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(buf);
-	if (HnswPageGetOpaque(page)->type == HNSW_PAGE_NODE)
+	if (HnswPageType(page) == HNSW_PAGE_NODE)
 	{
 		slot = HnswPageGetSlot(info, page, HnswNidSlot(info, nid));
 		if ((slot->flags & HNSW_SLOT_USED) && !(slot->flags & HNSW_SLOT_DELETED) &&
@@ -163,7 +163,7 @@ SweepAll(IndexScanDesc scan)
 		buf = ReadBuffer(index, blkno);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-		if (HnswPageGetOpaque(page)->type == HNSW_PAGE_NODE)
+		if (HnswPageType(page) == HNSW_PAGE_NODE)
 		{
 			for (int s = 0; s < info->slots_per_page; s++)
 			{

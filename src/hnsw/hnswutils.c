@@ -109,7 +109,7 @@ HnswReadMeta(Relation index, HnswMetaPageData *meta)
 
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(buf);
-	if (HnswPageGetOpaque(page)->type != HNSW_PAGE_META ||
+	if (HnswPageType(page) != HNSW_PAGE_META ||
 		HnswPageGetMeta(page)->magic != HNSW_MAGIC)
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
@@ -441,7 +441,7 @@ HnswReadLinks(Relation index, const HnswInfo *info, uint32 nid, int level,
 	buf = ReadBuffer(index, blkno);
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(buf);
-	if (HnswPageGetOpaque(page)->type != HNSW_PAGE_NODE)
+	if (HnswPageType(page) != HNSW_PAGE_NODE)
 	{
 		UnlockReleaseBuffer(buf);
 		if (hdr)
@@ -473,7 +473,7 @@ HnswReadLinks(Relation index, const HnswInfo *info, uint32 nid, int level,
 		buf = ReadBuffer(index, ItemPointerGetBlockNumber(&copy.uppertid));
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-		if (HnswPageGetOpaque(page)->type == HNSW_PAGE_UPPER &&
+		if (HnswPageType(page) == HNSW_PAGE_UPPER &&
 			off <= PageGetMaxOffsetNumber(page) &&
 			ItemIdIsNormal(PageGetItemId(page, off)))
 		{
@@ -556,7 +556,7 @@ HnswScoreNodes(HnswSearch *search, uint32 *nids, int n, double *out_dist, uint8 
 			buf = ReadBuffer(search->index, blkno);
 			LockBuffer(buf, BUFFER_LOCK_SHARE);
 			page = BufferGetPage(buf);
-			isnode = HnswPageGetOpaque(page)->type == HNSW_PAGE_NODE;
+			isnode = HnswPageType(page) == HNSW_PAGE_NODE;
 			cur = blkno;
 		}
 		out_flags[i] = 0;

@@ -126,7 +126,7 @@ MarkDead(VacState *vs, IndexBulkDeleteCallback callback, void *callback_state,
 		buf = ReadBuffer(index, blkno);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-		if (HnswPageGetOpaque(page)->type != HNSW_PAGE_NODE)
+		if (HnswPageType(page) != HNSW_PAGE_NODE)
 		{
 			UnlockReleaseBuffer(buf);
 			continue;
@@ -339,7 +339,7 @@ RepairNode(VacState *vs, uint32 x, int level, BlockNumber blkno, ItemPointer upp
 		{
 			OffsetNumber off = ItemPointerGetOffsetNumber(uppertid);
 
-			if (HnswPageGetOpaque(page)->type == HNSW_PAGE_UPPER &&
+			if (HnswPageType(page) == HNSW_PAGE_UPPER &&
 				off <= PageGetMaxOffsetNumber(page) && ItemIdIsNormal(PageGetItemId(page, off)))
 			{
 				HnswUpperTuple up = (HnswUpperTuple) PageGetItem(page, PageGetItemId(page, off));
@@ -427,7 +427,7 @@ RepairGraph(VacState *vs)
 			buf = ReadBuffer(index, blkno);
 			LockBuffer(buf, BUFFER_LOCK_SHARE);
 			page = BufferGetPage(buf);
-			if (HnswPageGetOpaque(page)->type != HNSW_PAGE_NODE)
+			if (HnswPageType(page) != HNSW_PAGE_NODE)
 			{
 				UnlockReleaseBuffer(buf);
 				break;
@@ -498,7 +498,7 @@ FreeDead(VacState *vs)
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 		state = GenericXLogStart(index);
 		page = GenericXLogRegisterBuffer(state, buf, 0);
-		if (HnswPageGetOpaque(page)->type == HNSW_PAGE_UPPER &&
+		if (HnswPageType(page) == HNSW_PAGE_UPPER &&
 			off <= PageGetMaxOffsetNumber(page) && ItemIdIsNormal(PageGetItemId(page, off)) &&
 			((HnswUpperTuple) PageGetItem(page, PageGetItemId(page, off)))->nid == d->nid)
 		{
@@ -802,7 +802,7 @@ ReconnectOrphans(Relation index)
 		vacuum_delay_point();
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-		if (HnswPageGetOpaque(page)->type == HNSW_PAGE_NODE)
+		if (HnswPageType(page) == HNSW_PAGE_NODE)
 		{
 			for (int s = 0; s < info->slots_per_page; s++)
 			{
@@ -924,7 +924,7 @@ hnswvacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 
 			LockBuffer(buf, BUFFER_LOCK_SHARE);
 			page = BufferGetPage(buf);
-			if (HnswPageGetOpaque(page)->type == HNSW_PAGE_NODE)
+			if (HnswPageType(page) == HNSW_PAGE_NODE)
 			{
 				for (int s = 0; s < hi->slots_per_page; s++)
 				{
