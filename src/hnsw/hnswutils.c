@@ -291,9 +291,27 @@ HnswDistanceToSlot(const HnswInfo *info, const float *q, const HnswSlotHeader *s
 int
 HnswRandomLevel(int m, pg_prng_state *state)
 {
-	double		u = pg_prng_double(state ? state : &pg_global_prng_state);
+	static pg_prng_state insert_state;
+	static bool seeded = false;
+	double		u;
 	int			level;
 
+	/*
+	 * Inserts draw levels from a per-backend generator with a fixed seed, so
+	 * the same statements on a fresh connection build the same graph (tests
+	 * and bug reports are repeatable); the levels stay geometrically
+	 * distributed.
+	 */
+	if (state == NULL)
+	{
+		if (!seeded)
+		{
+			pg_prng_seed(&insert_state, UINT64CONST(0x9E3779B97F4A7C15));
+			seeded = true;
+		}
+		state = &insert_state;
+	}
+	u = pg_prng_double(state);
 	if (u <= 0)
 		u = 1e-12;
 	level = (int) floor(-log(u) / log((double) m));
