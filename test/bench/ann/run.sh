@@ -1,61 +1,151 @@
-#!/usr/bin/env bash
-# test/bench/ann/run.sh -- genai's hnsw and pgvector side by side, in one
-# temporary cluster, with the shared ANN harness (../shared/bench/ann) run in
-# place.  Not part of the test suite; prints the harness's tables.
+#!/bin/bash
+# test/bench/ann/run.sh -- genai's hnsw and pgvector 0.8.6's hnsw side by side
 #
-#   PGVECTOR_DESTDIR=/work/pgvector-0.8.6-install test/bench/ann/run.sh [DATASET] [PHASES]
+# Builds genai into a private temp install, copies an already built and
+# installed pgvector (PGVECTOR_DESTDIR) into the same install, starts ONE
+# cluster with one database per extension (both define the type "vector",
+# so they cannot share a database), and runs the shared ANN harness
+# (GENAI_SHARED/bench/ann: gen.py, run.py, report.py, run in place, never
+# copied here) for both profiles on the same data, one dataset at a time.
+# After the harness, vacuum.py deletes 10% of the rows of a freshly built
+# index and times VACUUM.  Not a test: it measures, nothing passes or fails.
 #
-# DATASET is a directory written by gen.py (default: a gmm-100k-128 set
-# generated under $BENCH_WORK); PHASES is the harness's --phases list.
-# pgvector is never built here: its files are copied from PGVECTOR_DESTDIR
-# (a "make install DESTDIR=..." of pgvector) into the temp install.
-set -eu
-. "$(dirname "$0")/../../pgenv.sh"
+# Usage: test/bench/ann/run.sh [DATASET ...]
+#   DATASET: gmm-100k-128 | gmm-100k-768 | gmm-<N>k-<DIM> (made by gen.py when
+#   missing) | fashion-mnist-784-euclidean | glove6b-100-angular (converted
+#   from GENAI_SHARED/datasets by prepare.py when missing; glove needs its
+#   base.npy rebuilt first, see prepare.py -h).  Default: gmm-100k-128.
+#
+# Environment (defaults in brackets):
+#   PGVECTOR_DESTDIR  DESTDIR pgvector was installed into [/work/pgvector-0.8.6-install]
+#   GENAI_SHARED      the shared folder [/work/shared]
+#   BENCH_DATA        datasets in harness format [/work/bench-data]
+#   BENCH_RESULTS     result JSON and logs [/work/bench-results]
+#   BENCH_EXTS        which sides, in order ["pgvector genai"]
+#   BENCH_PHASES      harness phases [load,build,sweep,filter,rls,insert]
+#   BENCH_EF          ef_search list of the sweep [10,20,30,40,60,80,120,160,240,320,480]
+#   BENCH_ARGS        more run.py arguments (e.g. "--repeat 3 --nq 500")
+#   BENCH_VACUUM      1 = also run vacuum.py (fresh load + build, delete 10%) [1]
+#   BENCH_WORKERS     max_parallel_maintenance_workers for both builds [1]
+#   BENCH_SHARED_BUFFERS [2GB], BENCH_MWM (maintenance_work_mem) [2GB]
+#   BENCH_HOLD        1 = keep the cluster up at the end until Enter (for perf) [0]
+#   GENAI_KEEP=1      keep the temp install and cluster directory
 
-: "${PGVECTOR_DESTDIR:?set PGVECTOR_DESTDIR to a DESTDIR install of pgvector}"
-SHARED=${GENAI_SHARED:-$(cd "$GENAI_SRC/.." && pwd)/shared}
-HARNESS=$SHARED/bench/ann
+set -e
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here/../../pgenv.sh"
+
+PGVECTOR_DESTDIR=${PGVECTOR_DESTDIR:-/work/pgvector-0.8.6-install}
+GENAI_SHARED=${GENAI_SHARED:-/work/shared}
+HARNESS=$GENAI_SHARED/bench/ann
+BENCH_DATA=${BENCH_DATA:-/work/bench-data}
+BENCH_RESULTS=${BENCH_RESULTS:-/work/bench-results}
+BENCH_EXTS=${BENCH_EXTS:-pgvector genai}
+BENCH_PHASES=${BENCH_PHASES:-load,build,sweep,filter,rls,insert}
+BENCH_EF=${BENCH_EF:-10,20,30,40,60,80,120,160,240,320,480}
+BENCH_VACUUM=${BENCH_VACUUM:-1}
+BENCH_WORKERS=${BENCH_WORKERS:-1}
 PY=/usr/bin/python3
-PHASES=${2:-load,seqscan,build,sweep,filter,insert}
-PORT=${BENCH_PORT:-55499}
+[ $# -gt 0 ] || set -- gmm-100k-128
 
-genai_ensure_packages python3-numpy python3-psycopg2
-genai_build
-BENCH_WORK=${BENCH_WORK:-$(mktemp -d "${TMPDIR:-/tmp}/genai-bench.XXXXXX")}
-mkdir -p "$BENCH_WORK" && chmod 755 "$BENCH_WORK"
-export GENAI_WORK=$BENCH_WORK
-genai_temp_install "$BENCH_WORK"
-pgc=$(genai_pg_config)
-cp "$PGVECTOR_DESTDIR$($pgc --pkglibdir)"/vector.so "$BENCH_WORK/inst$($pgc --pkglibdir)/"
-cp "$PGVECTOR_DESTDIR$($pgc --sharedir)"/extension/vector* "$BENCH_WORK/inst$($pgc --sharedir)/extension/"
+[ -f "$HARNESS/run.py" ] || genai_die "no harness at $HARNESS (set GENAI_SHARED)"
+pgv_lib=$PGVECTOR_DESTDIR/usr/lib/postgresql/$GENAI_PGVERSION/lib
+pgv_ext=$PGVECTOR_DESTDIR/usr/share/postgresql/$GENAI_PGVERSION/extension
+[ -f "$pgv_lib/vector.so" ] || genai_die "no vector.so under $pgv_lib (set PGVECTOR_DESTDIR)"
+$PY -c 'import numpy, psycopg2' 2>/dev/null ||
+	genai_ensure_packages python3-numpy python3-psycopg2
+mkdir -p "$BENCH_DATA" "$BENCH_RESULTS"
 
-DATA=${1:-$BENCH_WORK/gmm-100k-128}
-[ -d "$DATA" ] || $PY "$HARNESS/gen.py" "$DATA" --n 100000 --dim 128
-
-genai_chown_work
-genai_as_pg "$GENAI_BIN/initdb" -D "$BENCH_WORK/data" -A trust >/dev/null
-cat >> "$BENCH_WORK/data/postgresql.conf" <<CONF
-port = $PORT
-unix_socket_directories = '$BENCH_WORK'
-listen_addresses = '127.0.0.1'
-shared_buffers = 2GB
-maintenance_work_mem = 2GB
-max_wal_size = 8GB
-max_parallel_maintenance_workers = 0
-CONF
-genai_as_pg "$GENAI_BIN/pg_ctl" -D "$BENCH_WORK/data" -l "$BENCH_WORK/server.log" -w start >/dev/null
-trap 'genai_as_pg "$GENAI_BIN/pg_ctl" -D "$BENCH_WORK/data" -m fast stop >/dev/null' EXIT
-genai_as_pg "$GENAI_BIN/psql" -X -q -h 127.0.0.1 -p $PORT -d postgres \
-	-c "CREATE DATABASE bench_pgvector" -c "CREATE DATABASE bench_genai"
-
-name=$(basename "$DATA")
-for ext in pgvector genai; do
-	if [ $ext = genai ]; then profile=$GENAI_SRC/test/bench/ann/genai.json; else profile=$HARNESS/profiles/pgvector.json; fi
-	$PY "$HARNESS/run.py" --dsn "host=127.0.0.1 port=$PORT dbname=bench_$ext user=postgres" \
-		--profile "$profile" --data "$DATA" --phases "$PHASES" \
-		--build m=16,ef_construction=64 --build-workers 0 \
-		--ef ${BENCH_EF:-10,20,40,80,160,320} --nq ${BENCH_NQ:-300} --filter-nq ${BENCH_FILTER_NQ:-50} \
-		--wait-idle 5 --out "$BENCH_WORK/${ext}_$name.json"
+# datasets first: a missing one fails before the slow part
+for ds in "$@"; do
+	[ -f "$BENCH_DATA/$ds/meta.json" ] && continue
+	case $ds in
+	gmm-*k-*)
+		n=${ds#gmm-}; n=${n%%k-*}; dim=${ds##*-}
+		genai_log "generating $ds"
+		$PY "$HARNESS/gen.py" "$BENCH_DATA/$ds" --n $((n * 1000)) --dim "$dim" >&2 ;;
+	fashion-mnist-784-euclidean|glove6b-100-angular)
+		genai_log "converting $ds"
+		$PY "$here/prepare.py" "$ds" --shared "$GENAI_SHARED" --out "$BENCH_DATA/$ds" >&2 ;;
+	*) genai_die "unknown dataset $ds" ;;
+	esac
 done
-$PY "$HARNESS/report.py" "$BENCH_WORK"/pgvector_$name.json "$BENCH_WORK"/genai_$name.json
-echo "results in $BENCH_WORK"
+
+genai_ensure_packages
+genai_build
+genai_workdir annbench
+genai_temp_install "$GENAI_WORK"
+pkglib=$GENAI_WORK/inst$($(genai_pg_config) --pkglibdir)
+share=$GENAI_WORK/inst$($(genai_pg_config) --sharedir)
+cp "$pgv_lib/vector.so" "$pkglib/"
+cp "$pgv_ext"/vector* "$share/extension/"
+
+port=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+genai_chown_work
+genai_as_pg "$GENAI_BIN/initdb" -D "$GENAI_WORK/data" -A trust -U postgres >/dev/null
+cat >> "$GENAI_WORK/data/postgresql.conf" <<EOF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$GENAI_WORK'
+shared_buffers = ${BENCH_SHARED_BUFFERS:-2GB}
+maintenance_work_mem = ${BENCH_MWM:-2GB}
+work_mem = 64MB
+max_parallel_maintenance_workers = $BENCH_WORKERS
+max_wal_size = 8GB
+checkpoint_timeout = 30min
+jit = off
+EOF
+genai_as_pg "$GENAI_BIN/pg_ctl" -D "$GENAI_WORK/data" -l "$GENAI_WORK/server.log" -w start >/dev/null
+genai_log "cluster on 127.0.0.1:$port ($GENAI_WORK)"
+for ext in $BENCH_EXTS; do
+	genai_as_pg "$GENAI_BIN/createdb" -h 127.0.0.1 -p "$port" -U postgres "bench_$ext"
+done
+
+dsn() { echo "host=127.0.0.1 port=$port dbname=bench_$1 user=postgres"; }
+metric_of() {
+	case $1 in *angular*) echo cosine ;; *) echo l2 ;; esac
+}
+profile_of() {
+	if [ -f "$here/profiles/$1.json" ]; then echo "$here/profiles/$1.json"
+	else echo "$HARNESS/profiles/$1.json"; fi
+}
+
+stamp=$(date -u +%Y%m%dT%H%M)
+outs=()
+for ds in "$@"; do
+	metric=$(metric_of "$ds")
+	for ext in $BENCH_EXTS; do
+		out=$BENCH_RESULTS/${stamp}_${ext}_$ds.json
+		genai_log "$ext / $ds: $BENCH_PHASES"
+		# shellcheck disable=SC2086
+		$PY "$HARNESS/run.py" --dsn "$(dsn "$ext")" --profile "$(profile_of "$ext")" \
+			--data "$BENCH_DATA/$ds" --metric "$metric" --phases "$BENCH_PHASES" \
+			--build m=16,ef_construction=64 --build-workers "$BENCH_WORKERS" \
+			--ef "$BENCH_EF" --label "$ext side by side $stamp" --out "$out" $BENCH_ARGS ||
+			genai_log "run.py failed for $ext / $ds (see $GENAI_WORK/server.log)"
+		[ -f "$out" ] && outs+=("$out")
+		if [ "$BENCH_VACUUM" = 1 ]; then
+			$PY "$HARNESS/run.py" --dsn "$(dsn "$ext")" --profile "$(profile_of "$ext")" \
+				--data "$BENCH_DATA/$ds" --metric "$metric" --phases load,build \
+				--build m=16,ef_construction=64 --build-workers "$BENCH_WORKERS" \
+				--table ann_vac --out "$BENCH_RESULTS/${stamp}_${ext}_${ds}_vacbuild.json" >/dev/null &&
+			$PY "$here/vacuum.py" --dsn "$(dsn "$ext")" --profile "$(profile_of "$ext")" \
+				--data "$BENCH_DATA/$ds" --metric "$metric" --table ann_vac \
+				--out "$BENCH_RESULTS/${stamp}_${ext}_${ds}_vacuum.json" ||
+			genai_log "vacuum.py failed for $ext / $ds"
+		fi
+	done
+done
+
+if grep -E 'PANIC|TRAP|terminated by signal|server process .* was terminated' "$GENAI_WORK/server.log"; then
+	genai_log "the server log shows a crash: $GENAI_WORK/server.log"
+	cp "$GENAI_WORK/server.log" "$BENCH_RESULTS/${stamp}_server.log"
+fi
+[ ${#outs[@]} -gt 0 ] && $PY "$HARNESS/report.py" "${outs[@]}"
+$PY "$here/summary.py" "$BENCH_RESULTS/${stamp}"_* > "$BENCH_RESULTS/${stamp}_summary.md" &&
+	cat "$BENCH_RESULTS/${stamp}_summary.md"
+if [ "${BENCH_HOLD:-0}" = 1 ]; then
+	genai_log "cluster still up on port $port; press Enter to stop it"
+	read -r _
+fi
+genai_as_pg "$GENAI_BIN/pg_ctl" -D "$GENAI_WORK/data" -m fast stop >/dev/null
