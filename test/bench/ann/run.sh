@@ -12,7 +12,8 @@
 #
 # Usage: test/bench/ann/run.sh [DATASET ...]
 #   DATASET: gmm-100k-128 | gmm-100k-768 | gmm-<N>k-<DIM> (made by gen.py when
-#   missing) | fashion-mnist-784-euclidean | glove6b-100-angular (converted
+#   missing) | a directory written by gen.py (then BENCH_DATA is its parent) |
+#   fashion-mnist-784-euclidean | glove6b-100-angular (converted
 #   from GENAI_SHARED/datasets by prepare.py when missing; glove needs its
 #   base.npy rebuilt first, see prepare.py -h).  Default: gmm-100k-128.
 #
@@ -57,6 +58,16 @@ $PY -c 'import numpy, psycopg2' 2>/dev/null ||
 mkdir -p "$BENCH_DATA" "$BENCH_RESULTS"
 
 # datasets first: a missing one fails before the slow part
+# a directory written by gen.py may be given by path
+args=()
+for ds in "$@"; do
+	if [ -f "$ds/meta.json" ]; then
+		BENCH_DATA=$(cd "$ds/.." && pwd)
+		ds=$(basename "$ds")
+	fi
+	args+=("$ds")
+done
+set -- "${args[@]}"
 for ds in "$@"; do
 	[ -f "$BENCH_DATA/$ds/meta.json" ] && continue
 	case $ds in
@@ -105,8 +116,9 @@ dsn() { echo "host=127.0.0.1 port=$port dbname=bench_$1 user=postgres"; }
 metric_of() {
 	case $1 in *angular*) echo cosine ;; *) echo l2 ;; esac
 }
+# genai's profile lives beside this script; pgvector's is the harness's own
 profile_of() {
-	if [ -f "$here/profiles/$1.json" ]; then echo "$here/profiles/$1.json"
+	if [ -f "$here/$1.json" ]; then echo "$here/$1.json"
 	else echo "$HARNESS/profiles/$1.json"; fi
 }
 
