@@ -22,6 +22,7 @@
 #ifndef GENAI_RAG_H
 #define GENAI_RAG_H
 
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
@@ -138,7 +139,6 @@ extern int	RagExecuteAsOwner(RagExtension *ext, const char *sql, int nargs,
 							  Oid *argtypes, Datum *values, const char *nulls,
 							  bool read_only, long count);
 
-#include "executor/spi.h"
 extern int	RagExecutePlanAsOwner(RagExtension *ext, SPIPlanPtr plan, Datum *values,
 								  const char *nulls, bool read_only, long count);
 
