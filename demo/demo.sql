@@ -128,7 +128,7 @@ $$;
 
 \set q1 'How many days of annual leave do I have left?'
 \set q2 'What is Bob''s salary?'
-\set q3 'How long is parental leave?'
+\set q3 'What is Carol''s salary?'
 SET ROLE alice;
 SELECT ask(:'q1'), ask(:'q2'), ask(:'q3') \g /dev/null
 SET ROLE maria;
