@@ -227,6 +227,126 @@ typedef struct BpePart
 } BpePart;
 
 /*
+ * The queue of candidate pairs of a long piece, ordered by (rank, position).
+ *
+ * Always a binary heap.  For very long pieces (BPE_BUCKET_PIECE bytes and
+ * more) also a bucket queue: one FIFO list per rank, plus a three-level
+ * bitmap of the non-empty ranks.  A push goes to its rank's list when its
+ * position is beyond the last one appended there (so every list stays in
+ * position order), else to the heap; a pop takes the smaller of the first
+ * entry of the lowest non-empty list and the heap's top.  Long runs push
+ * almost everything in position order, so the heap stays small and each
+ * operation is a few instructions instead of a walk down 20 heap levels.
+ */
+#define BPE_BUCKET_PIECE	16384
+
+typedef struct BpeBucket
+{
+	uint32_t	head;			/* first entry, NONE_POS if empty */
+	uint32_t	tail;
+	uint32_t	last;			/* position of the tail entry */
+} BpeBucket;
+
+typedef struct BpeQueue
+{
+	uint64_t   *heap;
+	size_t		hsize;
+	/* bucket queue, or NULL */
+	BpeBucket  *buckets;
+	uint32_t   *pool_pos;		/* entries: position ... */
+	uint32_t   *pool_next;		/* ... and the next entry of the same rank */
+	uint32_t	pool_used;
+	uint64_t   *bits0;			/* bit r: rank r's list is not empty */
+	uint64_t   *bits1;			/* bit w: bits0[w] != 0 */
+	uint64_t   *bits2;			/* bit w: bits1[w] != 0 */
+} BpeQueue;
+
+static inline void
+queue_push(BpeQueue *q, uint32_t rank, uint32_t pos)
+{
+	BpeBucket  *b;
+	uint32_t	e;
+
+	if (q->buckets == NULL || (q->buckets[rank].head != NONE_POS &&
+							   pos <= q->buckets[rank].last))
+	{
+		heap_push(q->heap, &q->hsize, ((uint64_t) rank << 32) | pos);
+		return;
+	}
+	b = &q->buckets[rank];
+	e = q->pool_used++;
+	q->pool_pos[e] = pos;
+	q->pool_next[e] = NONE_POS;
+	if (b->head == NONE_POS)
+	{
+		b->head = e;
+		q->bits0[rank >> 6] |= (uint64_t) 1 << (rank & 63);
+		q->bits1[rank >> 12] |= (uint64_t) 1 << ((rank >> 6) & 63);
+		q->bits2[rank >> 18] |= (uint64_t) 1 << ((rank >> 12) & 63);
+	}
+	else
+		q->pool_next[b->tail] = e;
+	b->tail = e;
+	b->last = pos;
+}
+
+/* lowest rank with a non-empty list, or BPE_NO_RANK */
+static inline uint32_t
+queue_min_bucket(const BpeQueue *q, uint32_t nwords2)
+{
+	uint32_t	w2;
+
+	for (w2 = 0; w2 < nwords2; w2++)
+	{
+		if (q->bits2[w2])
+		{
+			uint32_t	w1 = w2 * 64 + (uint32_t) __builtin_ctzll(q->bits2[w2]);
+			uint32_t	w0 = w1 * 64 + (uint32_t) __builtin_ctzll(q->bits1[w1]);
+
+			return w0 * 64 + (uint32_t) __builtin_ctzll(q->bits0[w0]);
+		}
+	}
+	return BPE_NO_RANK;
+}
+
+/* pop the smallest (rank, position) into *key; false if empty */
+static inline int
+queue_pop(BpeQueue *q, uint32_t nwords2, uint64_t *key)
+{
+	uint32_t	r;
+	BpeBucket  *b;
+	uint64_t	bkey;
+
+	if (q->buckets == NULL || (r = queue_min_bucket(q, nwords2)) == BPE_NO_RANK)
+	{
+		if (q->hsize == 0)
+			return 0;
+		*key = heap_pop(q->heap, &q->hsize);
+		return 1;
+	}
+	b = &q->buckets[r];
+	bkey = ((uint64_t) r << 32) | q->pool_pos[b->head];
+	if (q->hsize > 0 && q->heap[0] < bkey)
+	{
+		*key = heap_pop(q->heap, &q->hsize);
+		return 1;
+	}
+	*key = bkey;
+	b->head = q->pool_next[b->head];
+	if (b->head == NONE_POS)
+	{
+		q->bits0[r >> 6] &= ~((uint64_t) 1 << (r & 63));
+		if (q->bits0[r >> 6] == 0)
+		{
+			q->bits1[r >> 12] &= ~((uint64_t) 1 << ((r >> 6) & 63));
+			if (q->bits1[r >> 12] == 0)
+				q->bits2[r >> 18] &= ~((uint64_t) 1 << ((r >> 12) & 63));
+		}
+	}
+	return 1;
+}
+
+/*
  * Heap merge for long pieces.  Parts are linked by start position; pair is
  * BPE_NO_RANK if the part has no successor, the pair is not a token, or the
  * part was absorbed by its predecessor.  A popped (rank, k) is current iff
@@ -238,8 +358,9 @@ merge_long(const BpeVocab *v, const uint8_t *p, size_t n, uint32_t *out,
 		   BpeWork *work)
 {
 	BpePart    *parts;
-	uint64_t   *heap;
-	size_t		hsize = 0;
+	BpeQueue	q;
+	uint64_t	key;
+	uint32_t	nwords2 = 0;
 	size_t		k;
 	size_t		count = 0;
 	uint32_t	ticks = 0;
@@ -247,7 +368,25 @@ merge_long(const BpeVocab *v, const uint8_t *p, size_t n, uint32_t *out,
 
 	parts = work->alloc(work->ctx, n * sizeof(BpePart));
 	/* n initial pairs plus at most two per merge (n - 1 merges) */
-	heap = work->alloc(work->ctx, 3 * n * sizeof(uint64_t));
+	q.heap = work->alloc(work->ctx, 3 * n * sizeof(uint64_t));
+	q.hsize = 0;
+	q.buckets = NULL;
+	if (n >= BPE_BUCKET_PIECE)
+	{
+		uint32_t	nwords0 = (v->n_ranks + 63) / 64;
+		uint32_t	nwords1 = (nwords0 + 63) / 64;
+
+		nwords2 = (nwords1 + 63) / 64;
+		q.buckets = work->alloc(work->ctx, (size_t) v->n_ranks * sizeof(BpeBucket));
+		memset(q.buckets, 0xFF, (size_t) v->n_ranks * sizeof(BpeBucket));
+		q.pool_pos = work->alloc(work->ctx, 3 * n * sizeof(uint32_t));
+		q.pool_next = work->alloc(work->ctx, 3 * n * sizeof(uint32_t));
+		q.pool_used = 0;
+		q.bits0 = work->alloc(work->ctx, (size_t) (nwords0 + nwords1 + nwords2) * 8);
+		memset(q.bits0, 0, (size_t) (nwords0 + nwords1 + nwords2) * 8);
+		q.bits1 = q.bits0 + nwords0;
+		q.bits2 = q.bits1 + nwords1;
+	}
 
 	for (k = 0; k < n; k++)
 	{
@@ -258,12 +397,11 @@ merge_long(const BpeVocab *v, const uint8_t *p, size_t n, uint32_t *out,
 		pt->rank = v->byte_rank[p[k]];
 		pt->pair = k + 1 < n ? pair_rank(v, p, k, k + 2) : BPE_NO_RANK;
 		if (pt->pair != BPE_NO_RANK)
-			heap_push(heap, &hsize, ((uint64_t) pt->pair << 32) | k);
+			queue_push(&q, pt->pair, (uint32_t) k);
 	}
 
-	while (hsize > 0)
+	while (queue_pop(&q, nwords2, &key))
 	{
-		uint64_t	key = heap_pop(heap, &hsize);
 		uint32_t	rank = (uint32_t) (key >> 32);
 		BpePart    *pt;
 		uint32_t	nx;
@@ -286,7 +424,7 @@ merge_long(const BpeVocab *v, const uint8_t *p, size_t n, uint32_t *out,
 		/* the new part and its successor */
 		pt->pair = end < n ? pair_rank(v, p, pos, parts[end].next) : BPE_NO_RANK;
 		if (pt->pair != BPE_NO_RANK)
-			heap_push(heap, &hsize, ((uint64_t) pt->pair << 32) | pos);
+			queue_push(&q, pt->pair, pos);
 		/* its predecessor and the new part */
 		if (pt->prev != NONE_POS)
 		{
@@ -294,7 +432,7 @@ merge_long(const BpeVocab *v, const uint8_t *p, size_t n, uint32_t *out,
 
 			parts[pv].pair = pair_rank(v, p, pv, end);
 			if (parts[pv].pair != BPE_NO_RANK)
-				heap_push(heap, &hsize, ((uint64_t) parts[pv].pair << 32) | pv);
+				queue_push(&q, parts[pv].pair, pv);
 		}
 		tick(work, &ticks);
 	}
@@ -305,7 +443,14 @@ merge_long(const BpeVocab *v, const uint8_t *p, size_t n, uint32_t *out,
 			out[count] = parts[pos].rank;
 		count++;
 	}
-	work->free(work->ctx, heap);
+	if (q.buckets)
+	{
+		work->free(work->ctx, q.bits0);
+		work->free(work->ctx, q.pool_next);
+		work->free(work->ctx, q.pool_pos);
+		work->free(work->ctx, q.buckets);
+	}
+	work->free(work->ctx, q.heap);
 	work->free(work->ctx, parts);
 	return count;
 }
