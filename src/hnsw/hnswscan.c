@@ -7,8 +7,12 @@
  * layers, then a layer-0 search keeping the hnsw.ef_search nearest) and
  * returns those rows in distance order.  If the executor wants more rows
  * (a filter rejected some), and hnsw.iterative_scan is not "off", the scan
- * goes on as a best-first search from everything it has seen: it returns
- * the nearest found row once no unexpanded candidate is nearer.  After
+ * goes on as a best-first search from everything it has seen, with the
+ * first search's stopping rule: it returns the nearest found row once the
+ * hnsw.ef_search nearest unreturned rows are all nearer than every
+ * unexpanded candidate (a window of ef rows, not one, so a near row that
+ * is reached only through a farther one is usually found before the
+ * farther row is returned).  After
  * hnsw.max_scan_tuples distances, it finishes exactly: it reads every node
  * it has not returned yet, sorts them, and returns them.  So a scan never
  * stops while unreturned index entries exist.
@@ -72,6 +76,7 @@ typedef struct HnswScanOpaqueData
 	float	   *query;
 	HnswSearch	search;
 	HnswHeap	ready;			/* min-heap: found, not yet returned */
+	HnswHeap	window;			/* stream: max-heap of the ef nearest of those */
 	HnswHeap	late;			/* min-heap: held back (strict order) */
 	HnswVisited returned;		/* nids already returned */
 	double		last;			/* distance of the last row returned */
@@ -154,6 +159,7 @@ SweepAll(IndexScanDesc scan)
 	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
 
 	so->ready.count = 0;
+	so->window.count = 0;
 	for (BlockNumber blkno = 1; blkno < nblocks; blkno++)
 	{
 		Buffer		buf;
@@ -203,6 +209,7 @@ StartScan(IndexScanDesc scan)
 	so->unordered = false;
 	HnswHeapInit(&so->ready, 64, false);
 	HnswHeapInit(&so->late, 16, false);
+	HnswHeapInit(&so->window, hnsw_ef_search, true);
 
 	if (scan->numberOfOrderBys == 0 || (key->sk_flags & SK_ISNULL))
 		so->unordered = true;
@@ -300,6 +307,64 @@ StartScan(IndexScanDesc scan)
 }
 
 /*
+ * Rows found by the stream.  The window (a max-heap) holds the ef_search
+ * nearest unreturned rows, ready the others; the nearest row overall is
+ * thus in the window.
+ */
+static void
+StreamFound(HnswScanOpaque so, double distance, uint32 nid)
+{
+	HnswHeap   *w = &so->window;
+
+	if (w->count < hnsw_ef_search)
+		HnswHeapPush(w, distance, nid);
+	else if (distance < HnswHeapTop(w)->distance)
+	{
+		HnswCandidate out = HnswHeapPop(w);
+
+		HnswHeapPush(&so->ready, out.distance, out.nid);
+		HnswHeapPush(w, distance, nid);
+	}
+	else
+		HnswHeapPush(&so->ready, distance, nid);
+}
+
+/* Take the nearest row out of the window and refill it from ready */
+static HnswCandidate
+StreamTakeNearest(HnswScanOpaque so)
+{
+	HnswHeap   *w = &so->window;
+	HnswCandidate best;
+	int			bi = 0;
+
+	Assert(w->count > 0);
+	for (int i = 1; i < w->count; i++)
+	{
+		if (w->items[i].distance < w->items[bi].distance ||
+			(w->items[i].distance == w->items[bi].distance && w->items[i].nid < w->items[bi].nid))
+			bi = i;
+	}
+	best = w->items[bi];
+	/* remove it by moving the last item into its place and re-heaping */
+	{
+		int			n = w->count - 1;
+		HnswCandidate *items = w->items;
+
+		items[bi] = items[n];
+		w->count = 0;
+		for (int i = 0; i < n; i++)
+			HnswHeapPush(w, items[i].distance, items[i].nid);
+	}
+	if (so->ready.count > 0)
+	{
+		HnswCandidate c = HnswHeapPop(&so->ready);
+
+		HnswHeapPush(w, c.distance, c.nid);
+	}
+	return best;
+}
+
+/*
  * Switch to the best-first continuation: everything found but not
  * returned is both a result and a candidate to expand.
  */
@@ -313,7 +378,7 @@ StartStream(IndexScanDesc scan)
 	so->budget_start = so->search.ndistances;
 	for (int i = 0; i < d->count; i++)
 	{
-		HnswHeapPush(&so->ready, d->items[i].distance, d->items[i].nid);
+		StreamFound(so, d->items[i].distance, d->items[i].nid);
 		HnswHeapPush(&so->search.candidates, d->items[i].distance, d->items[i].nid);
 	}
 	d->count = 0;
@@ -349,7 +414,7 @@ StreamStep(IndexScanDesc scan)
 				continue;
 			HnswHeapPush(&s->candidates, dists[i], s->pending[i]);
 			if (!(flags[i] & (HNSW_SLOT_DELETED | HNSW_SCORE_NOMATCH)))
-				HnswHeapPush(&so->ready, dists[i], s->pending[i]);
+				StreamFound(so, dists[i], s->pending[i]);
 		}
 	}
 	return true;
@@ -396,11 +461,12 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 					SweepAll(scan);
 					so->phase = SCAN_EXACT;
 				}
-				else if (so->ready.count > 0 &&
+				else if (so->window.count > 0 &&
 						 (so->search.candidates.count == 0 ||
-						  HnswHeapTop(&so->ready)->distance <=
-						  HnswHeapTop(&so->search.candidates)->distance))
-					src = &so->ready;
+						  (so->window.count >= hnsw_ef_search &&
+						   HnswHeapTop(&so->window)->distance <=
+						   HnswHeapTop(&so->search.candidates)->distance)))
+					src = &so->window;
 				else if (!StreamStep(scan))
 				{
 					/* graph exhausted; the sweep finds what it could not reach */
@@ -427,7 +493,7 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 		if (src == NULL)
 			continue;
 
-		c = HnswHeapPop(src);
+		c = src == &so->window ? StreamTakeNearest(so) : HnswHeapPop(src);
 		if (HnswVisitedTestAndSet(&so->returned, c.nid))
 			continue;
 		if (!ReadNodeForReturn(scan, c.nid, &tid, &d))
@@ -436,7 +502,10 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 		{
 			/* the slot was recycled since it was scored: a different node */
 			so->returned.words[c.nid / 64] &= ~(UINT64CONST(1) << (c.nid % 64));
-			HnswHeapPush(src, d, c.nid);
+			if (src == &so->window)
+				StreamFound(so, d, c.nid);
+			else
+				HnswHeapPush(src, d, c.nid);
 			continue;
 		}
 		if (!so->unordered && so->any_returned && d < so->last && so->phase != SCAN_LATE &&
