@@ -241,13 +241,41 @@ RemoteComplete(Provider prov, const char *model, Jsonb *messages,
 	return j;
 }
 
+typedef struct CompleteCall
+{
+	Provider	prov;
+	const char *model;
+	Jsonb	   *messages;
+	Jsonb	   *options;
+	char	  **content;
+	Jsonb	   *result;
+	ProviderUsage *usage;
+} CompleteCall;
+
+static void
+CompleteCallRun(void *arg)
+{
+	CompleteCall *c = (CompleteCall *) arg;
+	ProviderUsage *u = c->usage;
+
+	if (c->prov->kind == PROVIDER_LOCAL)
+	{
+		*c->content = LocalChat(c->messages, OptionMaxTokens(c->options), &u->input_tokens);
+		u->output_tokens = GenaiCountTokens(*c->content, strlen(*c->content));
+		c->result = LocalResponse(*c->content, u->input_tokens, u->output_tokens);
+	}
+	else
+		c->result = RemoteComplete(c->prov, c->model, c->messages, c->options,
+								   c->content, u);
+}
+
 Jsonb *
 ProviderComplete(Provider prov, const char *model, Jsonb *messages,
 				 Jsonb *options, char **content)
 {
 	ProviderUsage usage;
-	TimestampTz start = GetCurrentTimestamp();
-	Jsonb	   *result;
+	CompleteCall call;
+	int64		estimate = 0;
 
 	CheckMessages(messages);
 	memset(&usage, 0, sizeof(usage));
@@ -255,7 +283,6 @@ ProviderComplete(Provider prov, const char *model, Jsonb *messages,
 	usage.inputs = JB_ROOT_COUNT(messages);
 	usage.input_tokens = -1;
 	usage.output_tokens = -1;
-	LedgerCheckWritable(prov);
 
 	if (prov->kind == PROVIDER_LOCAL)
 	{
@@ -264,10 +291,7 @@ ProviderComplete(Provider prov, const char *model, Jsonb *messages,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("provider \"%s\" has no chat model \"%s\"", prov->name, model),
 					 errhint("The local provider's chat model is \"%s\".", GENAI_LOCAL_CHAT_MODEL)));
-		usage.model = GENAI_LOCAL_CHAT_MODEL;
-		*content = LocalChat(messages, OptionMaxTokens(options), &usage.input_tokens);
-		usage.output_tokens = GenaiCountTokens(*content, strlen(*content));
-		result = LocalResponse(*content, usage.input_tokens, usage.output_tokens);
+		model = GENAI_LOCAL_CHAT_MODEL;
 	}
 	else
 	{
@@ -278,12 +302,24 @@ ProviderComplete(Provider prov, const char *model, Jsonb *messages,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("no chat model given and provider \"%s\" has no default", prov->name),
 					 errhint("Pass a model, or set the provider's \"chat_model\" option.")));
-		usage.model = model;
-		result = RemoteComplete(prov, model, messages, options, content, &usage);
 	}
-	usage.latency_ms = (double) (GetCurrentTimestamp() - start) / 1000.0;
-	LedgerRecord(prov, &usage);
-	return result;
+	usage.model = model;
+	if (UsageActive() && genai_token_budget > 0)
+	{
+		char	   *m = JsonbToCString(NULL, &messages->root, VARSIZE(messages));
+
+		estimate = GenaiCountTokens(m, strlen(m)) + OptionMaxTokens(options);
+	}
+
+	call.prov = prov;
+	call.model = model;
+	call.messages = messages;
+	call.options = options;
+	call.content = content;
+	call.result = NULL;
+	call.usage = &usage;
+	LedgerRun(prov, &usage, estimate, CompleteCallRun, &call);
+	return call.result;
 }
 
 Datum

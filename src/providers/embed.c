@@ -49,12 +49,6 @@ static void
 LocalEmbedAll(Provider prov, const char *model, int dimensions, int n,
 			  char **texts, Vector **out, ProviderUsage *usage)
 {
-	if (model != NULL && strcmp(model, GENAI_LOCAL_EMBEDDING_MODEL) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("provider \"%s\" has no embedding model \"%s\"", prov->name, model),
-				 errhint("The local provider's embedding model is \"%s\".",
-						 GENAI_LOCAL_EMBEDDING_MODEL)));
 	if (dimensions == 0)
 		dimensions = GENAI_DEFAULT_LOCAL_DIMENSIONS;
 	usage->input_tokens = 0;
@@ -79,7 +73,6 @@ LocalEmbedAll(Provider prov, const char *model, int dimensions, int n,
 			pfree(u);
 		usage->input_tokens += GenaiCountTokens(texts[i], strlen(texts[i]));
 	}
-	usage->model = GENAI_LOCAL_EMBEDDING_MODEL;
 }
 
 /*
@@ -222,14 +215,6 @@ RemoteEmbedAll(Provider prov, const char *model, int dimensions, int n,
 	int			i = 0;
 	const TokenizerEncoding *enc = NULL;
 
-	if (model == NULL)
-		model = prov->embedding_model;
-	if (model == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("no embedding model given and provider \"%s\" has no default",
-						prov->name),
-				 errhint("Pass a model, or set the provider's \"embedding_model\" option.")));
 	usage->model = model;
 	key = ProviderGetKey(prov);
 	auth = WireAuthHeader(prov, key);
@@ -283,28 +268,82 @@ RemoteEmbedAll(Provider prov, const char *model, int dimensions, int n,
 		explicit_bzero(auth, strlen(auth));
 }
 
+/* the model to use: the given one, checked for local, else the default */
+static const char *
+ResolveModel(Provider prov, const char *model)
+{
+	if (prov->kind == PROVIDER_LOCAL)
+	{
+		if (model != NULL && strcmp(model, GENAI_LOCAL_EMBEDDING_MODEL) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("provider \"%s\" has no embedding model \"%s\"", prov->name, model),
+					 errhint("The local provider's embedding model is \"%s\".",
+							 GENAI_LOCAL_EMBEDDING_MODEL)));
+		return GENAI_LOCAL_EMBEDDING_MODEL;
+	}
+	if (model == NULL)
+		model = prov->embedding_model;
+	if (model == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("no embedding model given and provider \"%s\" has no default",
+						prov->name),
+				 errhint("Pass a model, or set the provider's \"embedding_model\" option.")));
+	return model;
+}
+
+typedef struct EmbedCall
+{
+	Provider	prov;
+	const char *model;
+	int			dimensions;
+	int			n;
+	char	  **texts;
+	Vector	  **out;
+	ProviderUsage *usage;
+} EmbedCall;
+
+static void
+EmbedCallRun(void *arg)
+{
+	EmbedCall  *c = (EmbedCall *) arg;
+
+	if (c->prov->kind == PROVIDER_LOCAL)
+		LocalEmbedAll(c->prov, c->model, c->dimensions, c->n, c->texts, c->out, c->usage);
+	else
+		RemoteEmbedAll(c->prov, c->model, c->dimensions, c->n, c->texts, c->out, c->usage);
+}
+
 void
 ProviderEmbed(Provider prov, const char *model, int dimensions,
 			  int n, char **texts, Vector **out)
 {
 	ProviderUsage usage;
-	TimestampTz start = GetCurrentTimestamp();
+	EmbedCall	call;
+	int64		estimate = 0;
 
 	memset(&usage, 0, sizeof(usage));
 	usage.operation = "embed";
 	usage.input_tokens = -1;
 	usage.output_tokens = -1;
+	usage.model = model = ResolveModel(prov, model);
 	for (int i = 0; i < n; i++)
 		if (texts[i] != NULL)
+		{
 			usage.inputs++;
+			if (UsageActive() && genai_token_budget > 0)
+				estimate += GenaiCountTokens(texts[i], strlen(texts[i]));
+		}
 
-	LedgerCheckWritable(prov);
-	if (prov->kind == PROVIDER_LOCAL)
-		LocalEmbedAll(prov, model, dimensions, n, texts, out, &usage);
-	else
-		RemoteEmbedAll(prov, model, dimensions, n, texts, out, &usage);
-	usage.latency_ms = (double) (GetCurrentTimestamp() - start) / 1000.0;
-	LedgerRecord(prov, &usage);
+	call.prov = prov;
+	call.model = model;
+	call.dimensions = dimensions;
+	call.n = n;
+	call.texts = texts;
+	call.out = out;
+	call.usage = &usage;
+	LedgerRun(prov, &usage, estimate, EmbedCallRun, &call);
 }
 
 Datum

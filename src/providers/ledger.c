@@ -40,6 +40,7 @@
 #include "utils/fmgroids.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "utils/timestamp.h"
 
 #include "providers.h"
 
@@ -133,12 +134,16 @@ GenaiInsertAsOwner(const char *relname, int nvalues,
 
 /*
  * Called before a provider is asked anything: a call that could not be
- * recorded is not made.
+ * recorded is not made.  With preload the row is queued in shared memory
+ * and written by a background worker, so a read-only transaction on the
+ * primary is fine; on a hot standby nothing can be written.
  */
 void
 LedgerCheckWritable(Provider prov)
 {
 	if (prov->kind == PROVIDER_LOCAL)
+		return;
+	if (UsageActive() && !RecoveryInProgress())
 		return;
 	if (RecoveryInProgress() || XactReadOnly)
 		ereport(ERROR,
@@ -154,31 +159,80 @@ Int64OrNull(int64 v)
 	return v < 0 ? NULL : psprintf(INT64_FORMAT, v);
 }
 
+/* Inserts one ledger row as the extension's owner, in the current transaction. */
 void
-LedgerRecord(Provider prov, const ProviderUsage *usage)
+LedgerInsertRow(Oid roleid, const char *rolname, const char *provider,
+				const char *kind, const char *operation, const char *model,
+				int requests, int inputs, const char *input_tokens,
+				const char *output_tokens, double latency_ms, int retries,
+				const char *outcome, TimestampTz ts)
 {
 	static const char *const cols[] = {
-		"roleid", "rolname", "provider", "kind", "operation", "model",
+		"ts", "roleid", "rolname", "provider", "kind", "operation", "model",
 		"requests", "inputs", "input_tokens", "output_tokens",
 		"latency_ms", "retries", "outcome"
 	};
 	const char *values[lengthof(cols)];
-	Oid			role = GetUserId();
 
-	if (prov->kind == PROVIDER_LOCAL && (RecoveryInProgress() || XactReadOnly))
-		return;
-	values[0] = psprintf("%u", role);
-	values[1] = GetUserNameFromId(role, false);
-	values[2] = prov->name;
-	values[3] = ProviderKindName(prov->kind);
-	values[4] = usage->operation;
-	values[5] = usage->model;
-	values[6] = psprintf("%d", usage->requests);
-	values[7] = psprintf("%d", usage->inputs);
-	values[8] = Int64OrNull(usage->input_tokens);
-	values[9] = Int64OrNull(usage->output_tokens);
-	values[10] = psprintf("%.3f", usage->latency_ms);
-	values[11] = psprintf("%d", usage->retries);
-	values[12] = "ok";
+	values[0] = timestamptz_to_str(ts);
+	values[1] = psprintf("%u", roleid);
+	values[2] = rolname;
+	values[3] = provider;
+	values[4] = kind;
+	values[5] = operation;
+	values[6] = model;
+	values[7] = psprintf("%d", requests);
+	values[8] = psprintf("%d", inputs);
+	values[9] = input_tokens;
+	values[10] = output_tokens;
+	values[11] = psprintf("%.3f", latency_ms);
+	values[12] = psprintf("%d", retries);
+	values[13] = outcome;
 	GenaiInsertAsOwner(LEDGER_TABLE, lengthof(cols), cols, values);
+}
+
+/*
+ * Runs fn(arg), one provider call, with its accounting: budget
+ * reservation before, and after it the ledger row -- queued in shared
+ * memory with preload (even when the call fails), else inserted in the
+ * caller's transaction (successful calls only; README says what ROLLBACK
+ * loses).  u->latency_ms is set here.
+ */
+void
+LedgerRun(Provider prov, ProviderUsage *u, int64 estimate,
+		  void (*fn) (void *arg), void *arg)
+{
+	int64		reserved;
+	TimestampTz start;
+	Oid			roleid = GetUserId();
+
+	LedgerCheckWritable(prov);
+	u->rolname = GetUserNameFromId(roleid, false);
+	reserved = UsageReserve(prov, estimate);
+	start = GetCurrentTimestamp();
+	PG_TRY();
+	{
+		fn(arg);
+	}
+	PG_CATCH();
+	{
+		if (UsageActive())
+		{
+			u->latency_ms = (double) (GetCurrentTimestamp() - start) / 1000.0;
+			(void) UsageFinish(prov, u, reserved, unpack_sql_state(geterrcode()));
+		}
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	u->latency_ms = (double) (GetCurrentTimestamp() - start) / 1000.0;
+
+	if (UsageFinish(prov, u, reserved, "ok"))
+		return;
+	/* no preload (or a full queue): the row joins the caller's transaction */
+	if (RecoveryInProgress() || XactReadOnly)
+		return;					/* only the local provider gets here */
+	LedgerInsertRow(roleid, u->rolname, prov->name, ProviderKindName(prov->kind),
+					u->operation, u->model, u->requests, u->inputs,
+					Int64OrNull(u->input_tokens), Int64OrNull(u->output_tokens),
+					u->latency_ms, u->retries, "ok", GetCurrentTimestamp());
 }

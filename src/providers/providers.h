@@ -18,6 +18,7 @@
 
 #include "postgres.h"
 
+#include "datatype/timestamp.h"
 #include "utils/jsonb.h"
 
 #include "vector/vector.h"
@@ -56,6 +57,7 @@ typedef struct ProviderUsage
 {
 	const char *operation;		/* "embed" or "complete" */
 	const char *model;
+	const char *rolname;		/* set by LedgerRun */
 	int			requests;		/* HTTP requests sent (0 for local) */
 	int			inputs;			/* texts embedded or messages sent */
 	int64		input_tokens;	/* -1: unknown */
@@ -113,6 +115,20 @@ extern void GenaiInsertAsOwner(const char *relname, int nvalues,
 							   const char *const *colnames,
 							   const char *const *values);
 extern void LedgerCheckWritable(Provider prov);
-extern void LedgerRecord(Provider prov, const ProviderUsage *usage);
+extern void LedgerInsertRow(Oid roleid, const char *rolname, const char *provider,
+							const char *kind, const char *operation, const char *model,
+							int requests, int inputs, const char *input_tokens,
+							const char *output_tokens, double latency_ms, int retries,
+							const char *outcome, TimestampTz ts);
+extern void LedgerRun(Provider prov, ProviderUsage *u, int64 estimate,
+					  void (*fn) (void *arg), void *arg);
+
+/* usage.c: shared-memory accounting, active with shared_preload_libraries */
+extern int	genai_token_budget;
+extern void UsageInit(void);
+extern bool UsageActive(void);
+extern int64 UsageReserve(Provider prov, int64 estimate);
+extern bool UsageFinish(Provider prov, const ProviderUsage *u, int64 reserved,
+						const char *outcome);
 
 #endif							/* GENAI_PROVIDERS_H */

@@ -80,3 +80,22 @@ REVOKE ALL ON usage_ledger FROM PUBLIC;
 GRANT SELECT ON usage_ledger TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('usage_ledger', '');
 SELECT pg_catalog.pg_extension_config_dump('usage_ledger_id_seq', '');
+
+-- Per-provider statistics since server start, kept in shared memory
+-- (shared_preload_libraries = 'genai' only; an ERROR without it).
+CREATE FUNCTION genai_provider_stats(OUT serverid oid, OUT calls bigint, OUT errors bigint,
+									 OUT requests bigint, OUT retries bigint,
+									 OUT input_tokens bigint, OUT output_tokens bigint,
+									 OUT mean_latency_ms double precision,
+									 OUT max_latency_ms double precision)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'genai_provider_stats' LANGUAGE C VOLATILE STRICT;
+CREATE VIEW provider_stats AS
+SELECT s.srvname AS provider, st.calls, st.errors, st.requests, st.retries,
+	   st.input_tokens, st.output_tokens, st.mean_latency_ms, st.max_latency_ms
+FROM genai_provider_stats() st
+	 JOIN pg_catalog.pg_foreign_server s ON s.oid = st.serverid;
+REVOKE ALL ON FUNCTION genai_provider_stats() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION genai_provider_stats() TO pg_read_all_stats;
+REVOKE ALL ON provider_stats FROM PUBLIC;
+GRANT SELECT ON provider_stats TO pg_read_all_stats;

@@ -10,6 +10,7 @@
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "genai.h"
@@ -25,4 +26,13 @@ ProvidersInit(void)
 							   "local",
 							   PGC_USERSET, 0,
 							   NULL, NULL, NULL);
+	DefineCustomIntVariable("genai.token_budget",
+							"Tokens a role may spend per UTC day through providers (0: no limit).",
+							"Enforced only with shared_preload_libraries = 'genai'.  Set it per role with ALTER ROLE ... SET.",
+							&genai_token_budget,
+							0, 0, PG_INT32_MAX,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	if (process_shared_preload_libraries_in_progress)
+		UsageInit();
 }
