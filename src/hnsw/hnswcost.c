@@ -143,7 +143,7 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	{
 		double		s = Max(costs.indexSelectivity, 1.0 / ntuples);
 		double		nodes = Min(visited / s, ntuples);
-		double		budget = Max(Min((double) hnsw_max_scan_tuples, ntuples / 2),
+		double		budget = Max(Min((double) hnsw_max_scan_tuples, ntuples / 8),
 								 (double) hnsw_ef_search * 2 * m);
 		double		graph = nodes * (node_cost + cpu_operator_cost);
 		double		sweep = budget * (node_cost + cpu_operator_cost) +
