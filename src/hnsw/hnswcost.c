@@ -53,6 +53,8 @@
 #include "utils/selfuncs.h"
 #include "utils/spccache.h"
 
+#include "access/heaptoast.h"
+
 #include "hnsw.h"
 
 /* Cost of one distance over dims dimensions */
@@ -83,6 +85,7 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	double		row_cost;
 	double		spc_seq_page_cost;
 	double		spc_random_page_cost;
+	double		page_scale = 1.0;
 
 	/*
 	 * Without an ORDER BY on the distance the index is useless: it cannot
@@ -124,9 +127,28 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	 */
 	get_tablespace_page_costs(index->reltablespace, &spc_random_page_cost,
 							  &spc_seq_page_cost);
-	if (costs.numIndexPages * spc_random_page_cost > npages * spc_seq_page_cost)
-		costs.indexTotalCost -= costs.numIndexPages * spc_random_page_cost -
-			npages * spc_seq_page_cost;
+	{
+		double		charged = costs.numIndexPages * spc_random_page_cost;
+		double		pages_cost = Min(charged, npages * spc_seq_page_cost);
+		double		vecbytes = VARHDRSZ + 4.0 + 4.0 * dims;
+
+		/*
+		 * Wide vectors live in TOAST, which the competing plan (a sequential
+		 * scan of the heap, a distance per row, a sort) reads in full without
+		 * being charged for it: its cost counts only the heap's own pages.
+		 * Scale the search's page cost by the same undercount, so the index
+		 * is compared fairly with a plan that really reads every vector.
+		 */
+		if (vecbytes > TOAST_TUPLE_THRESHOLD)
+		{
+			double		heappages = Max(index->rel->pages, 1);
+			double		toastpages = index->rel->tuples * vecbytes / (BLCKSZ * 0.9);
+
+			page_scale = heappages / (heappages + Max(toastpages, 0));
+			pages_cost *= page_scale;
+		}
+		costs.indexTotalCost -= charged - pages_cost;
+	}
 	costs.indexTotalCost += visited * dist_cost;
 	*indexStartupCost = costs.indexTotalCost;
 
@@ -134,7 +156,8 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	 * Each further row: about m newly met neighbours, each a distance, an
 	 * index tuple's CPU and its share of a page read in graph order.
 	 */
-	node_cost = dist_cost + cpu_index_tuple_cost + (npages / ntuples) * spc_random_page_cost;
+	node_cost = dist_cost + cpu_index_tuple_cost +
+		(npages / ntuples) * spc_random_page_cost * page_scale;
 	row_cost = m * node_cost;
 	*indexTotalCost = costs.indexTotalCost + (ntuples - batch) * row_cost;
 
