@@ -354,21 +354,31 @@ MemInsert(HnswBuildState *bs, int64 i)
 /*
  * Heuristic pruning can leave a node that no other node links to at level
  * 0, so no search can find it.  Link every such node from its nearest
- * reachable neighbour (taking the last, farthest, slot of a full list) and
- * repeat until every node is reachable (a replaced link can orphan another
- * node, rarely).
+ * reachable node, into a free slot or over a link whose target has other
+ * in-links, so the fix never cuts off another node.
  */
 static void
 FixReachability(HnswBuildState *bs)
 {
 	bool	   *reached;
 	int64	   *queue;
+	uint32	   *indeg;
 
 	if (bs->n == 0)
 		return;
 	reached = palloc_extended(sizeof(bool) * bs->n, MCXT_ALLOC_HUGE);
 	queue = palloc_extended(sizeof(int64) * bs->n, MCXT_ALLOC_HUGE);
-	for (int pass = 0; pass < 20; pass++)
+	indeg = palloc_extended(sizeof(uint32) * bs->n, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (int64 i = 0; i < bs->n; i++)
+	{
+		uint32	   *links = NodeLinks(bs, i, 0);
+
+		for (int k = 0; k < bs->info.m0 && links[k] != HNSW_INVALID_NID; k++)
+			indeg[NidNode(bs, links[k])]++;
+	}
+
+	/* a pass fixes from one BFS; a last BFS checks nothing was cut off */
+	for (int pass = 0; pass < 4; pass++)
 	{
 		int64		head = 0,
 					tail = 0;
@@ -379,6 +389,8 @@ FixReachability(HnswBuildState *bs)
 		queue[tail++] = bs->entry;
 		for (;;)
 		{
+			int64		u;
+
 			while (head < tail)
 			{
 				uint32	   *links = NodeLinks(bs, queue[head++], 0);
@@ -396,39 +408,67 @@ FixReachability(HnswBuildState *bs)
 			}
 			if (tail == bs->n)
 				break;
-			/* link the first unreached node whose neighbour is reached */
-			for (int64 u = 0; u < bs->n; u++)
-			{
-				uint32	   *links;
 
-				if (reached[u])
-					continue;
-				links = NodeLinks(bs, u, 0);
-				for (int k = 0; k < bs->info.m0 && links[k] != HNSW_INVALID_NID; k++)
+			/*
+			 * Link the first unreached node from the nearest reached node
+			 * that has room or a link whose target keeps another in-link, so
+			 * no reached node is cut off.
+			 */
+			for (u = 0; u < bs->n && reached[u]; u++)
+				;
+			{
+				int64		best = -1;
+				int			bestpos = -1;
+				double		bestd = 0;
+
+				CHECK_FOR_INTERRUPTS();
+				for (int64 v = 0; v < bs->n; v++)
 				{
-					int64		v = NidNode(bs, links[k]);
 					uint32	   *vl;
 					int			n;
+					int			pos = -1;
+					double		d;
 
 					if (!reached[v])
 						continue;
 					vl = NodeLinks(bs, v, 0);
 					n = CountLinks(vl, bs->info.m0);
-					vl[n < bs->info.m0 ? n : bs->info.m0 - 1] = NodeNid(bs, u);
-					reached[u] = true;
-					queue[tail++] = u;
-					fixed++;
-					break;
+					if (n < bs->info.m0)
+						pos = n;
+					else
+						for (int k = 0; k < n; k++)
+							if (indeg[NidNode(bs, vl[k])] >= 2 &&
+								(pos < 0 || indeg[NidNode(bs, vl[k])] > indeg[NidNode(bs, vl[pos])]))
+								pos = k;
+					if (pos < 0)
+						continue;
+					d = HnswDistance(&bs->info, NodeVector(bs, u), NodeVector(bs, v));
+					if (best < 0 || d < bestd)
+					{
+						best = v;
+						bestpos = pos;
+						bestd = d;
+					}
 				}
-				if (reached[u])
-					break;
+				if (best < 0)
+					break;		/* cannot happen with m >= 2; leave it */
+				{
+					uint32	   *vl = NodeLinks(bs, best, 0);
+
+					if (vl[bestpos] != HNSW_INVALID_NID)
+						indeg[NidNode(bs, vl[bestpos])]--;
+					vl[bestpos] = NodeNid(bs, u);
+					indeg[u]++;
+				}
+				reached[u] = true;
+				queue[tail++] = u;
+				fixed++;
 			}
-			if (head == tail)
-				break;			/* nothing reachable links to the rest */
 		}
 		if (fixed == 0)
 			break;
 	}
+	pfree(indeg);
 	pfree(reached);
 	pfree(queue);
 }
