@@ -45,6 +45,10 @@ PG_CPPFLAGS += -DUSE_ASSERT_CHECKING
 endif
 PG_CFLAGS += -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 
+# Track header dependencies (PGXS leaves it off): a changed header must
+# rebuild every file that includes it, or a rebase links stale objects.
+override autodepend = yes
+
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
