@@ -64,7 +64,7 @@ sub vector_text
 	my ($text, $dims) = @_;
 	$dims //= 8;
 	my $bytes = $text;
-	utf8::encode($bytes) if utf8::is_utf8($bytes);
+	utf8::encode($bytes);
 	my $len = length($bytes);
 	my $first = $len ? ord(substr($bytes, 0, 1)) : 0;
 	return '[' . join(',', map { (($len * ($_ + 1)) + $first) % 101 } 0 .. $dims - 1) . ']';
