@@ -683,12 +683,14 @@ HnswSearchLayer(HnswSearch *search, int level, int ef)
 		/*
 		 * A filtered search may give up (the caller sweeps instead): at the
 		 * budget, or early, at an eighth of it, if the matches met so far
-		 * project to fewer than ef by the budget.
+		 * project to fewer than 4 * ef by the budget (a filtered search
+		 * scores several times ef / selectivity nodes before it settles).
 		 */
 		if (search->max_distances > 0 &&
 			(search->ndistances >= search->max_distances ||
 			 (search->ndistances >= search->max_distances / 8 &&
-			  search->nmatched * 8 < ef)))
+			  (double) search->nmatched * search->max_distances <
+			  4.0 * ef * search->ndistances)))
 		{
 			search->budget_hit = true;
 			break;
