@@ -59,7 +59,6 @@ max_parallel_maintenance_workers = 0
 jit = off
 CONF
 genai_as_pg pg_ctl -D "$data" -l "$GENAI_WORK/server.log" -w start >/dev/null
-trap 'genai_as_pg pg_ctl -D "$data" -m fast stop >/dev/null' EXIT
 
 psql_su() { genai_as_pg psql -X -q -h "$GENAI_WORK" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"; }
 psql_user() { genai_as_pg psql -X -q -h "$GENAI_WORK" -p "$PORT" -U bench_user -d postgres -v ON_ERROR_STOP=1 "$@"; }
