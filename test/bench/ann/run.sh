@@ -24,6 +24,9 @@
 #   BENCH_RESULTS     result JSON and logs [/work/bench-results]
 #   BENCH_EXTS        which sides, in order ["pgvector genai"]
 #   BENCH_PHASES      harness phases [load,build,sweep,filter,rls,insert]
+#   BENCH_PHASES_<ext> phases for one side only (e.g. BENCH_PHASES_genai_tkey)
+#   (side "genai_tkey" = genai with the tenant as a filter key in the index:
+#   USING hnsw (emb vector_l2_ops, tenant), profile genai_tkey.json)
 #   BENCH_EF          ef_search list of the sweep [10,20,30,40,60,80,120,160,240,320,480]
 #   BENCH_ARGS        more run.py arguments (e.g. "--repeat 3 --nq 500")
 #   BENCH_VACUUM      1 = also run vacuum.py (fresh load + build, delete 10%) [1]
@@ -128,15 +131,16 @@ for ds in "$@"; do
 	metric=$(metric_of "$ds")
 	for ext in $BENCH_EXTS; do
 		out=$BENCH_RESULTS/${stamp}_${ext}_$ds.json
-		genai_log "$ext / $ds: $BENCH_PHASES"
+		eval "phases=\${BENCH_PHASES_$ext:-\$BENCH_PHASES}"
+		genai_log "$ext / $ds: $phases"
 		# shellcheck disable=SC2086
 		$PY "$HARNESS/run.py" --dsn "$(dsn "$ext")" --profile "$(profile_of "$ext")" \
-			--data "$BENCH_DATA/$ds" --metric "$metric" --phases "$BENCH_PHASES" \
+			--data "$BENCH_DATA/$ds" --metric "$metric" --phases "$phases" \
 			--build m=16,ef_construction=64 --build-workers "$BENCH_WORKERS" \
 			--ef "$BENCH_EF" --label "$ext side by side $stamp" --out "$out" $BENCH_ARGS ||
 			genai_log "run.py failed for $ext / $ds (see $GENAI_WORK/server.log)"
 		[ -f "$out" ] && outs+=("$out")
-		if [ "$BENCH_VACUUM" = 1 ]; then
+		if [ "$BENCH_VACUUM" = 1 ] && [ "$ext" != genai_tkey ]; then
 			$PY "$HARNESS/run.py" --dsn "$(dsn "$ext")" --profile "$(profile_of "$ext")" \
 				--data "$BENCH_DATA/$ds" --metric "$metric" --phases load,build \
 				--build m=16,ef_construction=64 --build-workers "$BENCH_WORKERS" \

@@ -41,7 +41,7 @@ def main():
     vac = defaultdict(dict)
     for p in sys.argv[1:]:
         b = os.path.basename(p)
-        m = re.match(r"\d{8}T\d{4}_(pgvector|genai)_(.+?)(_vacuum|_vacbuild)?\.json$", b)
+        m = re.match(r"\d{8}T\d{4}_(pgvector|genai_tkey|genai)_(.+?)(_vacuum|_vacbuild)?\.json$", b)
         if not m:
             continue
         with open(p) as f:
@@ -132,7 +132,9 @@ def main():
                        f"rows/q | QPS | CPU ms/q | plan |")
             out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
             rows = []
-            for s in SIDES:
+            for s in SIDES + ("genai_tkey",):
+                if s not in r or not r[s].get(kind):
+                    continue
                 tsize = {"large": r[s]["dataset"]["tenant_large_rows"], "small": r[s]["dataset"]["tenant_small_rows"]}
                 for x in r[s][kind]:
                     rows.append(((x["forced_index"], x["ef"] or 0, x["tenant"], s), x, tsize))
@@ -146,10 +148,11 @@ def main():
             g0 = next(iter(r["genai"]["profile"]["filter_modes"]))
             pick = lambda s, mode, t: next((x for x in r[s][kind] if x["mode"] == mode and x["tenant"] == t
                                             and not x["forced_index"] and x["ef"] == 40), None)
-            for t in ("large", "small"):
-                g, p = pick("genai", g0, t), pick("pgvector", "relaxed", t)
+            for t, side in [(t, side) for side in ("genai", "genai_tkey") for t in ("large", "small")]:
+                g = pick(side, g0, t) if side in r and r[side].get(kind) else None
+                p = pick("pgvector", "relaxed", t)
                 if g and p:
-                    out.append(f"- {kind}, {t} tenant, planner's choice, ef_search 40: genai ({g0}) recall "
+                    out.append(f"- {kind}, {t} tenant, planner's choice, ef_search 40: {side} ({g0}) recall "
                                f"{g['recall']:.4f}, complete {100 * (1 - g['short_frac']):.1f}%, {g['qps']} QPS; "
                                f"pgvector relaxed_order recall {p['recall']:.4f}, complete "
                                f"{100 * (1 - p['short_frac']):.1f}%, {p['qps']} QPS; QPS ratio "
