@@ -46,9 +46,12 @@
 
 #define LEDGER_TABLE "usage_ledger"
 
-/* owner and schema of the genai extension */
-static void
-ExtensionOwnerAndSchema(Oid *owner, Oid *nsp)
+/*
+ * Owner and schema of the genai extension, looked up on every call: the
+ * extension can be dropped and re-created within one session.
+ */
+void
+GenaiExtensionOwnerAndSchema(Oid *owner, Oid *nsp)
 {
 	Relation	rel;
 	ScanKeyData key;
@@ -84,7 +87,7 @@ GenaiInsertAsOwner(const char *relname, int nvalues,
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
 
-	ExtensionOwnerAndSchema(&owner, &nsp);
+	GenaiExtensionOwnerAndSchema(&owner, &nsp);
 	qrel = quote_qualified_identifier(get_namespace_name(nsp), relname);
 
 	initStringInfo(&sql);

@@ -111,6 +111,7 @@ extern int64 GenaiCountTokens(const char *text, int len);
  * errors in a read-only transaction.  The rag subsystem uses it for audit
  * rows.
  */
+extern void GenaiExtensionOwnerAndSchema(Oid *owner, Oid *nsp);
 extern void GenaiInsertAsOwner(const char *relname, int nvalues,
 							   const char *const *colnames,
 							   const char *const *values);

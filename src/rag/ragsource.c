@@ -14,47 +14,25 @@
  */
 #include "postgres.h"
 
-#include "access/genam.h"
-#include "access/htup_details.h"
-#include "access/table.h"
-#include "catalog/indexing.h"
-#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
-#include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "providers/providers.h"
 #include "rag.h"
 
 /*
- * The schema and owner of the genai extension.  Looked up on every call:
- * the extension can be dropped and re-created within one session.
+ * The schema and owner of the genai extension (looked up on every call, see
+ * GenaiExtensionOwnerAndSchema), and the vector type's oid.
  */
 void
 RagGetExtension(RagExtension *ext)
 {
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tup;
-
-	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
-				F_NAMEEQ, CStringGetDatum("genai"));
-	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
-	tup = systable_getnext(scan);
-	if (!HeapTupleIsValid(tup))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("extension \"genai\" is not installed in this database")));
-	ext->schema = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
-	ext->owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
+	GenaiExtensionOwnerAndSchema(&ext->owner, &ext->schema);
 
 	ext->vector_type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
 									   CStringGetDatum("vector"),
