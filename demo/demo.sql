@@ -13,6 +13,7 @@
 -- not a language model.  To use a real endpoint, replace the one statement
 -- marked PROVIDER below (README, "The HR assistant demo").
 \set ON_ERROR_STOP 1
+\set QUIET on
 \pset footer off
 \pset format wrapped
 \pset columns 120
@@ -96,7 +97,7 @@ GRANT SELECT ON hr_documents TO PUBLIC;
 -- as it goes), and index the text side so hybrid search stays indexed under
 -- the policy.
 SELECT rag_register('hr_documents', content_column => 'body', metadata_columns => '{title}',
-					tsvector_column => 'tsv', provider => 'demo_llm');
+					tsvector_column => 'tsv', provider => 'demo_llm') \g /dev/null
 CALL rag_backfill('hr_documents', 4);
 CREATE INDEX hr_documents_tsv ON hr_documents USING gin (tsv rag_tsvector_ops);
 RESET client_min_messages;
