@@ -240,6 +240,9 @@ typedef struct HnswCandidate
 	uint32		nid;
 } HnswCandidate;
 
+/* qsort order of candidates: by distance, ties by node id (deterministic) */
+extern int	HnswCandidateCmp(const void *a, const void *b);
+
 /* Array-based binary heap of candidates, min- or max-ordered */
 typedef struct HnswHeap
 {

@@ -247,17 +247,6 @@ MemPairDist(void *arg, int i, int j)
 						NodeVector(a->bs, NidNode(a->bs, a->cands[j].nid)));
 }
 
-static int
-cand_cmp(const void *a, const void *b)
-{
-	const HnswCandidate *x = a;
-	const HnswCandidate *y = b;
-
-	if (x->distance != y->distance)
-		return x->distance < y->distance ? -1 : 1;
-	return x->nid < y->nid ? -1 : x->nid > y->nid ? 1 : 0;
-}
-
 /* add node i to the list of node j at level, pruning if full */
 static void
 MemAddBackLink(HnswBuildState *bs, int64 j, int64 i, int level, double dij)
@@ -283,7 +272,7 @@ MemAddBackLink(HnswBuildState *bs, int64 j, int64 i, int level, double dij)
 	}
 	cands[n].nid = NodeNid(bs, i);
 	cands[n].distance = dij;
-	qsort(cands, n + 1, sizeof(HnswCandidate), cand_cmp);
+	qsort(cands, n + 1, sizeof(HnswCandidate), HnswCandidateCmp);
 	arg.bs = bs;
 	arg.cands = cands;
 	nkeep = HnswSelectNeighbors(&bs->info, cands, n + 1, cap, NULL, keep, MemPairDist, &arg);
@@ -334,7 +323,7 @@ MemInsert(HnswBuildState *bs, int64 i)
 		ncands = bs->results.count;
 		cands = palloc(sizeof(HnswCandidate) * ncands);
 		memcpy(cands, bs->results.items, sizeof(HnswCandidate) * ncands);
-		qsort(cands, ncands, sizeof(HnswCandidate), cand_cmp);
+		qsort(cands, ncands, sizeof(HnswCandidate), HnswCandidateCmp);
 		arg.bs = bs;
 		arg.cands = cands;
 		nkeep = HnswSelectNeighbors(&bs->info, cands, ncands, cap, NULL, keep, MemPairDist, &arg);

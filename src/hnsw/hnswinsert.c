@@ -128,17 +128,6 @@ typedef struct LevelChoice
 	float	   *vectors;		/* n x dims */
 } LevelChoice;
 
-static int
-cand_cmp(const void *a, const void *b)
-{
-	const HnswCandidate *x = a;
-	const HnswCandidate *y = b;
-
-	if (x->distance != y->distance)
-		return x->distance < y->distance ? -1 : 1;
-	return x->nid < y->nid ? -1 : x->nid > y->nid ? 1 : 0;
-}
-
 /*
  * Choose the neighbours of a new node at one level from the search results:
  * load the candidates, drop deleted or recycled ones, apply the heuristic.
@@ -157,7 +146,7 @@ ChooseNeighbors(Relation index, const HnswInfo *info, HnswHeap *results, int lev
 	float	   *vectors;
 
 	memcpy(cands, results->items, sizeof(HnswCandidate) * n);
-	qsort(cands, n, sizeof(HnswCandidate), cand_cmp);
+	qsort(cands, n, sizeof(HnswCandidate), HnswCandidateCmp);
 	NodeSetInit(&set, info, n);
 	for (int i = 0; i < n; i++)
 		set.nids[i] = cands[i].nid;

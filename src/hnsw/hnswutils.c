@@ -238,6 +238,17 @@ HnswPrepareVector(const HnswInfo *info, Datum value, float *out)
 	return true;
 }
 
+int
+HnswCandidateCmp(const void *a, const void *b)
+{
+	const HnswCandidate *x = a;
+	const HnswCandidate *y = b;
+
+	if (x->distance != y->distance)
+		return x->distance < y->distance ? -1 : 1;
+	return x->nid < y->nid ? -1 : x->nid > y->nid ? 1 : 0;
+}
+
 /*
  * The index-internal distance: a monotone function of the SQL operator's
  * value (squared for L2), computed with the same kernel and rounding.

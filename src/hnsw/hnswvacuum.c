@@ -198,17 +198,6 @@ RepairPairDist(void *arg, int i, int j)
 						a->vectors + (int64) j * a->info->dims);
 }
 
-static int
-cand_cmp(const void *a, const void *b)
-{
-	const HnswCandidate *x = a;
-	const HnswCandidate *y = b;
-
-	if (x->distance != y->distance)
-		return x->distance < y->distance ? -1 : 1;
-	return x->nid < y->nid ? -1 : x->nid > y->nid ? 1 : 0;
-}
-
 /*
  * Choose a new list for node x at a level from its live neighbours and the
  * live neighbours of its dead ones.
@@ -273,7 +262,7 @@ RepairList(VacState *vs, uint32 x, const float *xvec, int level, const uint32 *o
 			ncands++;
 		}
 	}
-	qsort(cands, ncands, sizeof(HnswCandidate), cand_cmp);
+	qsort(cands, ncands, sizeof(HnswCandidate), HnswCandidateCmp);
 
 	/* at upper levels a candidate must reach that level */
 	vectors = palloc(sizeof(float) * info->dims * Max(ncands, 1));
@@ -751,7 +740,7 @@ LinkFromSearch(Relation index, const HnswInfo *info, HnswMetaPageData *meta, uin
 	for (int l = meta->entry_level; l > 0; l--)
 		HnswSearchGreedy(&search, l);
 	HnswSearchLayer(&search, 0, info->ef_construction);
-	qsort(search.results.items, search.results.count, sizeof(HnswCandidate), cand_cmp);
+	qsort(search.results.items, search.results.count, sizeof(HnswCandidate), HnswCandidateCmp);
 	for (int i = 0; i < search.results.count; i++)
 	{
 		uint32		v = search.results.items[i].nid;
