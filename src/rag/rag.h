@@ -145,5 +145,6 @@ extern int	RagExecutePlanAsOwner(RagExtension *ext, SPIPlanPtr plan, Datum *valu
 /* helpers */
 extern char *RagSpiGetText(int row, int col);
 extern Datum RagTextArray(List *strings);
+extern void RagAppendJsonStringOrNull(StringInfo buf, const char *s);
 
 #endif							/* GENAI_RAG_H */

@@ -28,21 +28,11 @@
 #include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/json.h"
 #include "utils/jsonb.h"
 
 #include "rag.h"
 
 PG_FUNCTION_INFO_V1(rag_answer);
-
-static void
-append_json_string_or_null(StringInfo buf, const char *s)
-{
-	if (s)
-		escape_json(buf, s);
-	else
-		appendStringInfoString(buf, "null");
-}
 
 static Datum
 result_jsonb(const char *answer, RagPrompt *p, List *hits, int completion_tokens,
@@ -54,7 +44,7 @@ result_jsonb(const char *answer, RagPrompt *p, List *hits, int completion_tokens
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "{\"answer\": ");
-	append_json_string_or_null(&buf, answer);
+	RagAppendJsonStringOrNull(&buf, answer);
 
 	appendStringInfoString(&buf, ", \"citations\": [");
 	i = 0;
@@ -65,11 +55,11 @@ result_jsonb(const char *answer, RagPrompt *p, List *hits, int completion_tokens
 
 		snprintf(marker, sizeof(marker), "[%d]", i + 1);
 		appendStringInfo(&buf, "%s{\"n\": %d, \"id\": ", i ? ", " : "", i + 1);
-		append_json_string_or_null(&buf, h->id);
+		RagAppendJsonStringOrNull(&buf, h->id);
 		appendStringInfoString(&buf, ", \"title\": ");
-		append_json_string_or_null(&buf, h->title);
+		RagAppendJsonStringOrNull(&buf, h->title);
 		appendStringInfoString(&buf, ", \"url\": ");
-		append_json_string_or_null(&buf, h->url);
+		RagAppendJsonStringOrNull(&buf, h->url);
 		appendStringInfo(&buf, ", \"truncated\": %s, \"cited\": %s}",
 						 list_member_ptr(p->truncated, h) ? "true" : "false",
 						 (answer && strstr(answer, marker)) ? "true" : "false");
@@ -81,7 +71,7 @@ result_jsonb(const char *answer, RagPrompt *p, List *hits, int completion_tokens
 	{
 		if (i++)
 			appendStringInfoString(&buf, ", ");
-		append_json_string_or_null(&buf, ((RagHit *) lfirst(lc))->id);
+		RagAppendJsonStringOrNull(&buf, ((RagHit *) lfirst(lc))->id);
 	}
 	appendStringInfo(&buf,
 					 "], \"usage\": {\"prompt_tokens\": %d, \"completion_tokens\": %d,"
@@ -89,9 +79,9 @@ result_jsonb(const char *answer, RagPrompt *p, List *hits, int completion_tokens
 					 p->prompt_tokens, completion_tokens,
 					 p->prompt_tokens + completion_tokens, p->budget);
 	appendStringInfoString(&buf, ", \"model\": ");
-	append_json_string_or_null(&buf, model);
+	RagAppendJsonStringOrNull(&buf, model);
 	appendStringInfoString(&buf, ", \"provider\": ");
-	append_json_string_or_null(&buf, provider);
+	RagAppendJsonStringOrNull(&buf, provider);
 	appendStringInfo(&buf, ", \"omitted\": %d, \"embedding_cached\": %s}",
 					 p->omitted, cached ? "true" : "false");
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));

@@ -194,15 +194,6 @@ RagBuildPrompt(RagExtension *ext, const char *question, List *hits,
 	return p;
 }
 
-static void
-append_json_string_or_null(StringInfo buf, const char *s)
-{
-	if (s)
-		escape_json(buf, s);
-	else
-		appendStringInfoString(buf, "null");
-}
-
 /* The citations given to the model: [{"n", "id", "title", "url", "truncated"}] */
 void
 RagAppendCitations(StringInfo buf, RagPrompt *p)
@@ -216,11 +207,11 @@ RagAppendCitations(StringInfo buf, RagPrompt *p)
 		RagHit	   *h = (RagHit *) lfirst(lc);
 
 		appendStringInfo(buf, "%s{\"n\": %d, \"id\": ", i ? ", " : "", i + 1);
-		append_json_string_or_null(buf, h->id);
+		RagAppendJsonStringOrNull(buf, h->id);
 		appendStringInfoString(buf, ", \"title\": ");
-		append_json_string_or_null(buf, h->title);
+		RagAppendJsonStringOrNull(buf, h->title);
 		appendStringInfoString(buf, ", \"url\": ");
-		append_json_string_or_null(buf, h->url);
+		RagAppendJsonStringOrNull(buf, h->url);
 		appendStringInfo(buf, ", \"truncated\": %s}",
 						 list_member_ptr(p->truncated, h) ? "true" : "false");
 		i++;

@@ -19,6 +19,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
@@ -38,6 +39,16 @@ RagGetExtension(RagExtension *ext)
 									   CStringGetDatum("vector"),
 									   ObjectIdGetDatum(ext->schema));
 	ext->schema_q = pstrdup(quote_identifier(get_namespace_name(ext->schema)));
+}
+
+/* Append s as a JSON string, or JSON null when s is NULL. */
+void
+RagAppendJsonStringOrNull(StringInfo buf, const char *s)
+{
+	if (s)
+		escape_json(buf, s);
+	else
+		appendStringInfoString(buf, "null");
 }
 
 /* Column "col" of row "row" of SPI_tuptable as a palloc'd string, or NULL. */
