@@ -71,6 +71,20 @@ CREATE SERVER endpoints_bad8 FOREIGN DATA WRAPPER genai OPTIONS (kind 'local', b
 CREATE SERVER endpoints_bad9 FOREIGN DATA WRAPPER genai OPTIONS (kind 'openai', base_url 'http://h/v1', max_batch_inputs '0');
 CREATE SERVER endpoints_bad10 FOREIGN DATA WRAPPER genai OPTIONS (kind 'openai', base_url 'http://h/v1', api_key_file 'relative/key');
 CREATE SERVER endpoints_bad11 FOREIGN DATA WRAPPER genai OPTIONS (kind 'openai', base_url 'http://h/v1', tokenizer 'nope');
+CREATE SERVER endpoints_bad12 FOREIGN DATA WRAPPER genai OPTIONS (kind 'openai', base_url 'http://h/v1', max_concurrency '0');
+CREATE SERVER endpoints_bad13 FOREIGN DATA WRAPPER genai OPTIONS (kind 'openai', base_url 'http://h/v1', requests_per_minute 'fast');
+CREATE SERVER endpoints_bad14 FOREIGN DATA WRAPPER genai OPTIONS (kind 'openai', base_url 'http://h/v1', proxy 'socks5://127.0.0.1:1080');
+CREATE SERVER endpoints_bad15 FOREIGN DATA WRAPPER genai OPTIONS (kind 'openai', base_url 'http://h/v1', proxy 'http://user:pw@proxy:3128');
+-- limits without shared_preload_libraries: accepted, with a warning, and not enforced
+CREATE SERVER endpoints_lim FOREIGN DATA WRAPPER genai
+  OPTIONS (kind 'openai', base_url 'http://127.0.0.1:9/v1', embedding_model 'm', max_concurrency '2', requests_per_minute '60');
+SET genai.http_max_retries = 0;
+\set VERBOSITY terse
+SELECT embed('x', provider => 'endpoints_lim');
+SELECT embed('x', provider => 'endpoints_lim');
+\set VERBOSITY default
+RESET genai.http_max_retries;
+DROP SERVER endpoints_lim;
 CREATE SERVER endpoints_p FOREIGN DATA WRAPPER genai
   OPTIONS (kind 'openai', base_url 'http://127.0.0.1:9/v1', embedding_model 'm', api_key_env 'ENDPOINTS_NO_SUCH_VAR');
 CREATE USER MAPPING FOR PUBLIC SERVER endpoints_p OPTIONS (base_url 'http://evil/');

@@ -34,12 +34,28 @@ Faults are chosen per request by a word in any input text or message:
   FAULT:huge         a 4 MB valid body     FAULT:reset   TCP reset, no answer
   FAULT:drip         one byte every 200 ms FAULT:stall   read, never answer
   FAULT:redirect     302 to /v1/redirected
+  FAULT:fuzz=K       fuzz case K: a mutated response of the route, with a
+                     random status (test/fuzz/response_mutator.py, seeded
+                     by --fuzz-seed)
+
+/stats also reports "in_flight" and "max_in_flight" (model requests being
+answered at once, and the most seen) and "arrivals" (seconds since the
+last reset at which each model request arrived).
+
+--tls-cert FILE --tls-key FILE serve HTTPS instead of HTTP.  --proxy makes
+it a forward proxy instead of an endpoint: absolute-URI requests
+(http://host/...) are forwarded and CONNECT host:port tunnels; its own
+/stats counts "proxied" requests, "connects" and their "targets".
 """
 import argparse
 import hashlib
+import http.client
 import json
+import os
 import re
+import select
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -50,14 +66,19 @@ ARGS = None
 LOCK = threading.Lock()
 STATS = {}
 SEEN = {}
+T0 = [time.monotonic()]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz"))
 
 
 def reset_stats():
     STATS.clear()
     STATS.update({"requests": 0, "connections": 0, "inputs": 0,
                   "max_inputs": 0, "by_route": {}, "faults": {},
-                  "auth_ok": 0, "auth_bad": 0, "redirected": 0})
+                  "auth_ok": 0, "auth_bad": 0, "redirected": 0,
+                  "in_flight": 0, "max_in_flight": 0, "arrivals": [],
+                  "tls_failed": 0, "proxied": 0, "connects": 0, "targets": []})
     SEEN.clear()
+    T0[0] = time.monotonic()
 
 
 def count(key, n=1, sub=None):
@@ -85,6 +106,12 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def setup(self):
+        if isinstance(self.request, ssl.SSLSocket):
+            try:
+                self.request.do_handshake()
+            except (ssl.SSLError, OSError):
+                count("tls_failed")
+                raise
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         count("connections")
@@ -102,7 +129,16 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         # headers and body in one write: no Nagle / delayed-ACK stall
         self._headers_buffer.append(b"\r\n" + body)
+        self.end_in_flight()
         self.flush_headers()
+
+    def end_in_flight(self):
+        # before the answer is written: once a client has it, it may send
+        # its next request, which must not find this one still counted
+        if getattr(self, "in_flight", False):
+            self.in_flight = False
+            with LOCK:
+                STATS["in_flight"] -= 1
 
     def error(self, status, message, headers=None, ollama=False):
         if ollama:
@@ -134,6 +170,17 @@ class Handler(BaseHTTPRequestHandler):
             return
         count("requests")
         count("by_route", 1, path)
+        with LOCK:
+            STATS["in_flight"] += 1
+            STATS["max_in_flight"] = max(STATS["max_in_flight"], STATS["in_flight"])
+            STATS["arrivals"].append(round(time.monotonic() - T0[0], 3))
+        self.in_flight = True
+        try:
+            self.model_request(raw, path)
+        finally:
+            self.end_in_flight()
+
+    def model_request(self, raw, path):
         azure = path.startswith("/openai/deployments/")
         ollama = path.startswith("/api/")
         if ARGS.key is not None:
@@ -225,6 +272,27 @@ class Handler(BaseHTTPRequestHandler):
         elif kind == "stall":
             time.sleep(int(arg or 60000) / 1000.0)
             self.close_connection = True
+        elif kind == "fuzz":
+            import response_mutator
+            path = self.path.split("?")[0]
+            if path.endswith("/api/embed"):
+                route = "ollama_embed"
+            elif path.endswith("/api/chat"):
+                route = "ollama_chat"
+            elif path.endswith("/embeddings"):
+                route = "embeddings"
+            else:
+                route = "chat"
+            try:
+                n = len(json.loads(raw.decode("utf-8")).get("input") or [])
+            except Exception:
+                n = 1
+            status, body = response_mutator.body(route, int(arg or 0), n, ARGS.fuzz_seed)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self._headers_buffer.append(b"\r\n" + body)
+            self.flush_headers()
         elif kind == "redirect":
             self.send_response(302)
             self.send_header("Location", "/v1/redirected")
@@ -290,6 +358,91 @@ class Handler(BaseHTTPRequestHandler):
                                  "echo_temperature": req.get("temperature")})
 
 
+class ProxyHandler(BaseHTTPRequestHandler):
+    """A forward proxy: absolute-URI requests and CONNECT tunnels."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        if ARGS.verbose:
+            sys.stderr.write("fake_proxy: " + (fmt % args) + "\n")
+
+    def reply(self, status, body, headers=()):
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def forward(self):
+        if self.path == "/stats":
+            with LOCK:
+                body = json.dumps(STATS).encode()
+            self.reply(200, body, [("Content-Type", "application/json")])
+            return
+        if self.path == "/reset":
+            with LOCK:
+                reset_stats()
+            self.reply(200, b"{}")
+            return
+        m = re.match(r"http://([^/:]+)(?::(\d+))?(/.*)?$", self.path)
+        if not m:
+            self.reply(400, b"absolute http URI expected")
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        count("proxied")
+        with LOCK:
+            STATS["targets"].append(self.path)
+        headers = {k: v for k, v in self.headers.items()
+                   if k.lower() not in ("proxy-connection", "proxy-authorization", "connection")}
+        conn = http.client.HTTPConnection(m.group(1), int(m.group(2) or 80), timeout=60)
+        try:
+            conn.request(self.command, m.group(3) or "/", body=raw, headers=headers)
+            resp = conn.getresponse()
+            body = resp.read()
+        except OSError as e:
+            self.reply(502, ("proxy: %s" % e).encode())
+            return
+        finally:
+            conn.close()
+        self.reply(resp.status, body,
+                   [(k, v) for k, v in resp.getheaders()
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection")])
+
+    do_GET = forward
+    do_POST = forward
+
+    def do_CONNECT(self):
+        host, _, port = self.path.rpartition(":")
+        count("connects")
+        with LOCK:
+            STATS["targets"].append(self.path)
+        try:
+            upstream = socket.create_connection((host, int(port)), timeout=60)
+        except (OSError, ValueError) as e:
+            self.reply(502, ("proxy: %s" % e).encode())
+            return
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        self.close_connection = True
+        client = self.connection
+        try:
+            while True:
+                ready, _, _ = select.select([client, upstream], [], [], 60)
+                if not ready:
+                    break
+                for s in ready:
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    (upstream if s is client else client).sendall(data)
+        except OSError:
+            pass
+        finally:
+            upstream.close()
+
+
 def main():
     global ARGS
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -301,16 +454,24 @@ def main():
     p.add_argument("--key", action="append", help="accepted key (repeatable)")
     p.add_argument("--retry-after", type=int, default=1)
     p.add_argument("--verbose", action="store_true")
+    p.add_argument("--fuzz-seed", type=int, default=1)
+    p.add_argument("--tls-cert")
+    p.add_argument("--tls-key")
+    p.add_argument("--proxy", action="store_true", help="be a forward proxy instead")
     ARGS = p.parse_args()
     reset_stats()
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.request_queue_size = 128
-    srv = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
+    srv = ThreadingHTTPServer(("127.0.0.1", ARGS.port), ProxyHandler if ARGS.proxy else Handler)
+    if ARGS.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(ARGS.tls_cert, ARGS.tls_key)
+        # the handshake runs in the request's thread (Handler.setup)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True, do_handshake_on_connect=False)
     port = srv.server_address[1]
     if ARGS.port_file:
         with open(ARGS.port_file + ".tmp", "w") as f:
             f.write("%d\n" % port)
-        import os
         os.rename(ARGS.port_file + ".tmp", ARGS.port_file)
     else:
         print(port, flush=True)

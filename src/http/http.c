@@ -543,6 +543,8 @@ HttpPost(const HttpRequest *req, HttpResponse *resp)
 			long		delay;
 
 			attempts++;
+			if (req->before_attempt)
+				req->before_attempt(req->before_attempt_arg);
 			rc = HttpAttempt(req, errbuf, &status, &retry_after_ms);
 			if (rc == CURLE_OK && !HttpRetryableStatus(status))
 				break;

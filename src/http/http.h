@@ -22,6 +22,9 @@ typedef struct HttpRequest
 	const char *ca_bundle;		/* NULL: the system's CA store */
 	const char *proxy;			/* NULL: no proxy at all */
 	const char *secret;			/* scrubbed from any text we print, or NULL */
+	/* called before every attempt (retries too), e.g. to wait for a rate limit */
+	void		(*before_attempt) (void *arg);
+	void	   *before_attempt_arg;
 } HttpRequest;
 
 typedef struct HttpResponse

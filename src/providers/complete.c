@@ -193,7 +193,7 @@ RemoteComplete(Provider prov, const char *model, Jsonb *messages,
 	req.ca_bundle = prov->ca_bundle;
 	req.proxy = prov->proxy;
 	req.secret = key;
-	HttpPost(&req, &resp);
+	ProviderHttpPost(prov, &req, &resp);
 	usage->requests = 1;
 	usage->retries = resp.attempts - 1;
 	if (resp.status < 200 || resp.status > 299)

@@ -118,7 +118,7 @@ RemoteEmbedBatch(Provider prov, const char *model, int dimensions,
 	req.ca_bundle = prov->ca_bundle;
 	req.proxy = prov->proxy;
 	req.secret = key;
-	HttpPost(&req, &resp);
+	ProviderHttpPost(prov, &req, &resp);
 	usage->requests++;
 	usage->retries += resp.attempts - 1;
 

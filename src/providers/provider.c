@@ -59,6 +59,8 @@ static const ServerOption server_options[] = {
 	{"api_version", false},
 	{"max_batch_inputs", false},
 	{"max_batch_tokens", false},
+	{"max_concurrency", false},
+	{"requests_per_minute", false},
 	{"proxy", false},
 	{"tokenizer", false},
 	{"ca_bundle", true},
@@ -116,9 +118,12 @@ ParsePositiveOption(const char *name, const char *value)
 	return (int) v;
 }
 
-/* http:// or https:// followed by a host; nothing else may be called */
+/*
+ * http:// or https:// followed by a host; nothing else may be called (or,
+ * for "proxy", used as a proxy).  No credentials: options are public.
+ */
 static void
-CheckUrl(const char *value)
+CheckUrl(const char *name, const char *value)
 {
 	const char *rest;
 
@@ -129,19 +134,19 @@ CheckUrl(const char *value)
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid value for option \"base_url\""),
+				 errmsg("invalid value for option \"%s\"", name),
 				 errdetail("Only http:// and https:// URLs are allowed.")));
 	if (*rest == '\0' || *rest == '/')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid value for option \"base_url\""),
+				 errmsg("invalid value for option \"%s\"", name),
 				 errdetail("The URL has no host.")));
 	for (; *rest; rest++)
 		if ((unsigned char) *rest <= ' ' || *rest == '?' || *rest == '#' ||
 			*rest == '@' || *rest == '\\')
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid value for option \"base_url\""),
+					 errmsg("invalid value for option \"%s\"", name),
 					 errdetail("The URL may not contain spaces, control characters, credentials, a query or a fragment.")));
 }
 
@@ -151,6 +156,7 @@ ValidateServerOptions(List *options)
 	ListCell   *lc;
 	char	   *kind = NULL;
 	char	   *base_url = NULL;
+	bool		limits = false;
 	ProviderKind k;
 
 	foreach(lc, options)
@@ -173,7 +179,7 @@ ValidateServerOptions(List *options)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
 					 errmsg("unrecognized provider option \"%s\"", def->defname),
-					 errhint("Valid options are kind, base_url, embedding_model, chat_model, api_version, max_batch_inputs, max_batch_tokens, tokenizer, proxy, ca_bundle, api_key_env and api_key_file.")));
+					 errhint("Valid options are kind, base_url, embedding_model, chat_model, api_version, max_batch_inputs, max_batch_tokens, max_concurrency, requests_per_minute, tokenizer, proxy, ca_bundle, api_key_env and api_key_file.")));
 		}
 		if (opt->superuser_only && !superuser())
 			ereport(ERROR,
@@ -185,12 +191,20 @@ ValidateServerOptions(List *options)
 			kind = value;
 		else if (strcmp(def->defname, "base_url") == 0)
 		{
-			CheckUrl(value);
+			CheckUrl(def->defname, value);
 			base_url = value;
 		}
 		else if (strcmp(def->defname, "max_batch_inputs") == 0 ||
 				 strcmp(def->defname, "max_batch_tokens") == 0)
 			(void) ParsePositiveOption(def->defname, value);
+		else if (strcmp(def->defname, "max_concurrency") == 0 ||
+				 strcmp(def->defname, "requests_per_minute") == 0)
+		{
+			(void) ParsePositiveOption(def->defname, value);
+			limits = true;
+		}
+		else if (strcmp(def->defname, "proxy") == 0)
+			CheckUrl(def->defname, value);
 		else if (strcmp(def->defname, "tokenizer") == 0)
 		{
 			if (strcmp(value, "bytes") != 0)
@@ -224,6 +238,10 @@ ValidateServerOptions(List *options)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 				 errmsg("a provider of kind \"%s\" needs the option \"base_url\"", kind)));
+	if (limits && !UsageActive())
+		ereport(WARNING,
+				(errmsg("provider limits are enforced only with shared_preload_libraries = 'genai'"),
+				 errdetail("Without it, max_concurrency and requests_per_minute are ignored.")));
 }
 
 /*
@@ -349,6 +367,10 @@ ProviderLookup(const char *name)
 			prov->max_batch_inputs = ParsePositiveOption(def->defname, value);
 		else if (strcmp(def->defname, "max_batch_tokens") == 0)
 			prov->max_batch_tokens = ParsePositiveOption(def->defname, value);
+		else if (strcmp(def->defname, "max_concurrency") == 0)
+			prov->max_concurrency = ParsePositiveOption(def->defname, value);
+		else if (strcmp(def->defname, "requests_per_minute") == 0)
+			prov->requests_per_minute = ParsePositiveOption(def->defname, value);
 		else if (strcmp(def->defname, "tokenizer") == 0)
 			tokenizer = value;
 	}

@@ -48,6 +48,8 @@ typedef struct ProviderData
 	int			max_batch_inputs;	/* inputs per embedding request */
 	int			max_batch_tokens;	/* tokens per embedding request */
 	char	   *tokenizer;		/* encoding counting batch tokens, NULL: bytes */
+	int			max_concurrency;	/* requests in flight, all backends; 0: no limit */
+	int			requests_per_minute;	/* 0: no limit */
 } ProviderData;
 
 typedef ProviderData *Provider;
@@ -131,5 +133,14 @@ extern bool UsageActive(void);
 extern int64 UsageReserve(Provider prov, int64 estimate);
 extern bool UsageFinish(Provider prov, const ProviderUsage *u, int64 reserved,
 						const char *outcome);
+
+/*
+ * HttpPost under the provider's max_concurrency and requests_per_minute
+ * (usage.c; enforced with preload only).  Sets req->before_attempt.
+ */
+struct HttpRequest;
+struct HttpResponse;
+extern void ProviderHttpPost(Provider prov, struct HttpRequest *req,
+							 struct HttpResponse *resp);
 
 #endif							/* GENAI_PROVIDERS_H */

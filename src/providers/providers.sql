@@ -87,12 +87,16 @@ CREATE FUNCTION genai_provider_stats(OUT serverid oid, OUT calls bigint, OUT err
 									 OUT requests bigint, OUT retries bigint,
 									 OUT input_tokens bigint, OUT output_tokens bigint,
 									 OUT mean_latency_ms double precision,
-									 OUT max_latency_ms double precision)
+									 OUT max_latency_ms double precision,
+									 OUT in_flight integer, OUT max_in_flight integer,
+									 OUT slot_waits bigint, OUT rate_waits bigint,
+									 OUT wait_ms double precision)
 	RETURNS SETOF record
 	AS 'MODULE_PATHNAME', 'genai_provider_stats' LANGUAGE C VOLATILE STRICT;
 CREATE VIEW provider_stats AS
 SELECT s.srvname AS provider, st.calls, st.errors, st.requests, st.retries,
-	   st.input_tokens, st.output_tokens, st.mean_latency_ms, st.max_latency_ms
+	   st.input_tokens, st.output_tokens, st.mean_latency_ms, st.max_latency_ms,
+	   st.in_flight, st.max_in_flight, st.slot_waits, st.rate_waits, st.wait_ms
 FROM genai_provider_stats() st
 	 JOIN pg_catalog.pg_foreign_server s ON s.oid = st.serverid;
 REVOKE ALL ON FUNCTION genai_provider_stats() FROM PUBLIC;

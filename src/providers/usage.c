@@ -23,6 +23,13 @@
  * the queue is full, the backend writes its row itself, transactionally,
  * as without preload.
  *
+ * Provider limits (max_concurrency, requests_per_minute) live in the
+ * same per-provider entries: a count of requests in flight that callers
+ * wait on with a condition variable, and a token bucket.  A backend holds
+ * at most one slot (one request at a time), remembered in limiter_held
+ * and released in PG_FINALLY and, for a FATAL exit, by a before_shmem_exit
+ * callback; a crash reinitialises shared memory (README, "Limits").
+ *
  * Without preload nothing here is active: usage == NULL.
  *
  * IDENTIFICATION
@@ -40,6 +47,7 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "storage/condition_variable.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
@@ -50,6 +58,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "http/http.h"
 #include "providers.h"
 
 PG_FUNCTION_INFO_V1(genai_provider_stats);
@@ -103,6 +112,15 @@ typedef struct ProviderStat
 	int64		output_tokens;
 	double		latency_ms_total;
 	double		latency_ms_max;
+	/* limits */
+	int32		in_flight;		/* requests holding a max_concurrency slot */
+	int32		max_in_flight;	/* highest in_flight seen */
+	int64		slot_waits;		/* requests that waited for a slot */
+	int64		rate_waits;		/* requests that waited for the rate limit */
+	double		wait_ms_total;	/* time spent in both waits */
+	int32		rate_limit;		/* requests_per_minute the bucket was filled for */
+	double		rate_tokens;	/* the token bucket; negative: promised ahead */
+	TimestampTz rate_updated;
 } ProviderStat;
 
 typedef struct RoleBudget
@@ -123,6 +141,7 @@ typedef struct UsageWorkerSlot
 typedef struct UsageShared
 {
 	LWLock	   *lock;
+	ConditionVariable slot_cv;	/* broadcast when a slot is released */
 	int			nproviders;
 	int			nroles;
 	ProviderStat providers[USAGE_MAX_PROVIDERS];
@@ -159,6 +178,7 @@ UsageShmemStartup(void)
 	{
 		memset(usage, 0, sizeof(UsageShared));
 		usage->lock = &(GetNamedLWLockTranche("genai usage"))->lock;
+		ConditionVariableInit(&usage->slot_cv);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -260,6 +280,29 @@ UsageReserve(Provider prov, int64 estimate)
 	return (r != NULL) ? estimate : 0;
 }
 
+/*
+ * The statistics and limits entry of a provider in this database, created
+ * if missing; NULL when the table is full.  Lock held exclusively.
+ * Entries never move or go away, so an index into the array stays valid.
+ */
+static ProviderStat *
+ProviderEntry(Provider prov)
+{
+	ProviderStat *ps;
+
+	for (int i = 0; i < usage->nproviders; i++)
+		if (usage->providers[i].serverid == prov->serverid &&
+			usage->providers[i].dboid == MyDatabaseId)
+			return &usage->providers[i];
+	if (usage->nproviders == USAGE_MAX_PROVIDERS)
+		return NULL;
+	ps = &usage->providers[usage->nproviders++];
+	memset(ps, 0, sizeof(*ps));
+	ps->dboid = MyDatabaseId;
+	ps->serverid = prov->serverid;
+	return ps;
+}
+
 static void
 CopyName(char *dst, size_t size, const char *src)
 {
@@ -348,20 +391,7 @@ UsageFinish(Provider prov, const ProviderUsage *u, int64 reserved,
 			r->used += spent;
 		}
 	}
-	for (int i = 0; i < usage->nproviders; i++)
-		if (usage->providers[i].serverid == prov->serverid &&
-			usage->providers[i].dboid == MyDatabaseId)
-		{
-			ps = &usage->providers[i];
-			break;
-		}
-	if (ps == NULL && usage->nproviders < USAGE_MAX_PROVIDERS)
-	{
-		ps = &usage->providers[usage->nproviders++];
-		memset(ps, 0, sizeof(*ps));
-		ps->dboid = MyDatabaseId;
-		ps->serverid = prov->serverid;
-	}
+	ps = ProviderEntry(prov);
 	if (ps != NULL)
 	{
 		ps->calls++;
@@ -404,6 +434,207 @@ UsageFinish(Provider prov, const ProviderUsage *u, int64 reserved,
 	if (row != NULL && !RecoveryInProgress())
 		EnsureWorker();
 	return row != NULL;
+}
+
+/* ---- provider limits: max_concurrency and requests_per_minute ---- */
+
+static int	limiter_held = -1;	/* entry whose slot this backend holds */
+static bool limiter_exit_hook = false;
+static bool limiter_warned = false;
+
+/* Gives back this backend's slot, if it holds one.  No ERROR in here. */
+static void
+LimiterReleaseSlot(void)
+{
+	if (limiter_held < 0 || usage == NULL)
+		return;
+	LWLockAcquire(usage->lock, LW_EXCLUSIVE);
+	if (usage->providers[limiter_held].in_flight > 0)
+		usage->providers[limiter_held].in_flight--;
+	limiter_held = -1;
+	LWLockRelease(usage->lock);
+	ConditionVariableBroadcast(&usage->slot_cv);
+}
+
+/*
+ * A backend that exits during a request (FATAL from pg_terminate_backend,
+ * or postmaster death) skips PG_FINALLY; this gives its slot back.
+ */
+static void
+LimiterExit(int code, Datum arg)
+{
+	LimiterReleaseSlot();
+}
+
+/*
+ * Waits until fewer than max_concurrency requests to the provider are in
+ * flight, then takes a slot.  Sleeps on a condition variable (its latch),
+ * so cancel, statement_timeout and termination act during the wait.
+ */
+static void
+LimiterAcquireSlot(Provider prov)
+{
+	bool		waited = false;
+	TimestampTz start = 0;
+
+	for (;;)
+	{
+		ProviderStat *ps;
+
+		LWLockAcquire(usage->lock, LW_EXCLUSIVE);
+		ps = ProviderEntry(prov);
+		if (ps == NULL)
+		{
+			LWLockRelease(usage->lock);
+			break;				/* no room for the entry: unlimited */
+		}
+		if (ps->in_flight < prov->max_concurrency)
+		{
+			ps->in_flight++;
+			ps->max_in_flight = Max(ps->max_in_flight, ps->in_flight);
+			if (waited)
+				ps->wait_ms_total += (double) (GetCurrentTimestamp() - start) / 1000.0;
+			limiter_held = ps - usage->providers;
+			LWLockRelease(usage->lock);
+			break;
+		}
+		if (!waited)
+		{
+			ps->slot_waits++;
+			waited = true;
+			start = GetCurrentTimestamp();
+		}
+		LWLockRelease(usage->lock);
+		/* the first call only prepares the sleep; the timeout is a safety net */
+		(void) ConditionVariableTimedSleep(&usage->slot_cv, 1000, PG_WAIT_EXTENSION);
+	}
+	if (waited)
+		ConditionVariableCancelSleep();
+}
+
+/* Sleeps ms milliseconds on the latch, answering interrupts. */
+static void
+LimiterSleep(double ms)
+{
+	TimestampTz end = GetCurrentTimestamp() + (TimestampTz) (ms * 1000.0);
+
+	for (;;)
+	{
+		long		left = (long) ((end - GetCurrentTimestamp()) / 1000);
+
+		if (left <= 0)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 left, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * Before every attempt (HttpRequest.before_attempt): takes one token from
+ * the provider's bucket, which holds at most one second's worth of
+ * requests (at least one) and refills at requests_per_minute / 60 per
+ * second.  A request finding it empty takes a token anyway (the bucket
+ * goes negative) and sleeps until that token would have been there, so
+ * waiters are served in the order they came, without polling.  A wait
+ * that is cancelled gives its token back.
+ */
+static void
+LimiterRateWait(void *arg)
+{
+	Provider	prov = (Provider) arg;
+	ProviderStat *ps;
+	TimestampTz now = GetCurrentTimestamp();
+	double		per_ms = prov->requests_per_minute / 60000.0;
+	double		cap = Max(1.0, prov->requests_per_minute / 60.0);
+	double		wait_ms = 0;
+
+	LWLockAcquire(usage->lock, LW_EXCLUSIVE);
+	ps = ProviderEntry(prov);
+	if (ps == NULL)
+	{
+		LWLockRelease(usage->lock);
+		return;
+	}
+	if (ps->rate_limit != prov->requests_per_minute)
+	{
+		/* first use, or the administrator changed the limit: a full bucket */
+		ps->rate_limit = prov->requests_per_minute;
+		ps->rate_tokens = cap;
+		ps->rate_updated = now;
+	}
+	if (now > ps->rate_updated)
+	{
+		ps->rate_tokens = Min(cap, ps->rate_tokens +
+							  (double) (now - ps->rate_updated) / 1000.0 * per_ms);
+		ps->rate_updated = now;
+	}
+	ps->rate_tokens -= 1.0;
+	if (ps->rate_tokens < 0)
+	{
+		wait_ms = -ps->rate_tokens / per_ms;
+		ps->rate_waits++;
+		ps->wait_ms_total += wait_ms;
+	}
+	LWLockRelease(usage->lock);
+
+	if (wait_ms <= 0)
+		return;
+	PG_TRY();
+	{
+		LimiterSleep(wait_ms);
+	}
+	PG_CATCH();
+	{
+		LWLockAcquire(usage->lock, LW_EXCLUSIVE);
+		ps->rate_tokens = Min(cap, ps->rate_tokens + 1.0);
+		LWLockRelease(usage->lock);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+void
+ProviderHttpPost(Provider prov, HttpRequest *req, HttpResponse *resp)
+{
+	if (prov->max_concurrency <= 0 && prov->requests_per_minute <= 0)
+	{
+		HttpPost(req, resp);
+		return;
+	}
+	if (usage == NULL)
+	{
+		if (!limiter_warned)
+			ereport(WARNING,
+					(errmsg("limits of provider \"%s\" are not enforced", prov->name),
+					 errdetail("max_concurrency and requests_per_minute need shared_preload_libraries = 'genai'."),
+					 errhint("This warning is given once per session.")));
+		limiter_warned = true;
+		HttpPost(req, resp);
+		return;
+	}
+	if (!limiter_exit_hook)
+	{
+		before_shmem_exit(LimiterExit, (Datum) 0);
+		limiter_exit_hook = true;
+	}
+	if (prov->requests_per_minute > 0)
+	{
+		req->before_attempt = LimiterRateWait;
+		req->before_attempt_arg = prov;
+	}
+	PG_TRY();
+	{
+		if (prov->max_concurrency > 0)
+			LimiterAcquireSlot(prov);
+		HttpPost(req, resp);
+	}
+	PG_FINALLY();
+	{
+		LimiterReleaseSlot();
+	}
+	PG_END_TRY();
 }
 
 /* ---- the background worker ---- */
@@ -596,8 +827,8 @@ genai_provider_stats(PG_FUNCTION_ARGS)
 
 	for (int i = 0; i < n; i++)
 	{
-		Datum		values[9];
-		bool		nulls[9] = {false};
+		Datum		values[14];
+		bool		nulls[14] = {false};
 		ProviderStat *p = &copy[i];
 
 		if (p->dboid != MyDatabaseId)
@@ -611,6 +842,11 @@ genai_provider_stats(PG_FUNCTION_ARGS)
 		values[6] = Int64GetDatum(p->output_tokens);
 		values[7] = Float8GetDatum(p->calls > 0 ? p->latency_ms_total / p->calls : 0);
 		values[8] = Float8GetDatum(p->latency_ms_max);
+		values[9] = Int32GetDatum(p->in_flight);
+		values[10] = Int32GetDatum(p->max_in_flight);
+		values[11] = Int64GetDatum(p->slot_waits);
+		values[12] = Int64GetDatum(p->rate_waits);
+		values[13] = Float8GetDatum(p->wait_ms_total);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
