@@ -42,7 +42,9 @@ Faults are chosen per request by a word in any input text or message:
 answered at once, and the most seen) and "arrivals" (seconds since the
 last reset at which each model request arrived).
 
---tls-cert FILE --tls-key FILE serve HTTPS instead of HTTP.  --proxy makes
+--tls-cert FILE --tls-key FILE serve HTTPS instead of HTTP; with
+--control-port-file the same routes (/stats, /reset) are also served over
+plain HTTP on a second port, for test clients without TLS.  --proxy makes
 it a forward proxy instead of an endpoint: absolute-URI requests
 (http://host/...) are forwarded and CONNECT host:port tunnels; its own
 /stats counts "proxied" requests, "connects" and their "targets".
@@ -458,6 +460,7 @@ def main():
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
     p.add_argument("--proxy", action="store_true", help="be a forward proxy instead")
+    p.add_argument("--control-port-file")
     ARGS = p.parse_args()
     reset_stats()
     ThreadingHTTPServer.daemon_threads = True
@@ -468,6 +471,12 @@ def main():
         ctx.load_cert_chain(ARGS.tls_cert, ARGS.tls_key)
         # the handshake runs in the request's thread (Handler.setup)
         srv.socket = ctx.wrap_socket(srv.socket, server_side=True, do_handshake_on_connect=False)
+    if ARGS.control_port_file:
+        ctl = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=ctl.serve_forever, daemon=True).start()
+        with open(ARGS.control_port_file + ".tmp", "w") as f:
+            f.write("%d\n" % ctl.server_address[1])
+        os.rename(ARGS.control_port_file + ".tmp", ARGS.control_port_file)
     port = srv.server_address[1]
     if ARGS.port_file:
         with open(ARGS.port_file + ".tmp", "w") as f:

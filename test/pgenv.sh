@@ -13,7 +13,7 @@ GENAI_SRC=${GENAI_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 GENAI_PGVERSION=${GENAI_PGVERSION:-15}
 GENAI_PGUSER=${GENAI_PGUSER:-postgres}
 GENAI_PACKAGES="postgresql-$GENAI_PGVERSION postgresql-server-dev-$GENAI_PGVERSION
-	libcurl4-openssl-dev libipc-run-perl make gcc python3 ca-certificates"
+	libcurl4-openssl-dev libipc-run-perl make gcc python3 ca-certificates openssl"
 export GENAI_SRC
 
 genai_log() { printf '== %s\n' "$*" >&2; }

@@ -6,6 +6,9 @@
 #   $fake->stats;        # hashref of its counters (GET /stats)
 #   $fake->reset;        # zero the counters
 #   $fake->stop;         # also done when the object goes away
+#
+# With '--tls-cert'/'--tls-key' in args it serves HTTPS; stats and reset
+# then use a second, plain HTTP control port (HTTP::Tiny has no TLS here).
 package GenaiFakeEndpoint;
 
 use strict;
@@ -22,8 +25,9 @@ sub new
 	my $src = $ENV{GENAI_SRC} or die "GENAI_SRC is not set";
 	my $dir = File::Temp::tempdir(CLEANUP => 1);
 	my $portfile = "$dir/port";
+	my $tls = grep { $_ eq '--tls-cert' } @{ $opt{args} || [] };
 	my @cmd = ('python3', "$src/test/fake_endpoint.py", '--port-file', $portfile,
-		@{ $opt{args} || [] });
+		($tls ? ('--control-port-file', "$dir/cport") : ()), @{ $opt{args} || [] });
 	my ($out, $err) = ('', '');
 	my $h = IPC::Run::start(\@cmd, '<', \undef, '>', \$out, '2>', \$err);
 	for (1 .. 300)
@@ -36,16 +40,30 @@ sub new
 	my $port = <$fh>;
 	close $fh;
 	chomp $port;
-	return bless { h => $h, port => $port, err => \$err }, $class;
+	my $cport = $port;
+	if ($tls)
+	{
+		for (1 .. 100)
+		{
+			last if -s "$dir/cport";
+			usleep(50_000);
+		}
+		open($fh, '<', "$dir/cport") or die "no control port: $err";
+		$cport = <$fh>;
+		close $fh;
+		chomp $cport;
+	}
+	return bless { h => $h, port => $port, cport => $cport, err => \$err }, $class;
 }
 
 sub port { return $_[0]->{port}; }
 sub url { return "http://127.0.0.1:$_[0]->{port}"; }
+sub control_url { return "http://127.0.0.1:$_[0]->{cport}"; }
 
 sub stats
 {
 	my ($self) = @_;
-	my $r = HTTP::Tiny->new(timeout => 10)->get($self->url . '/stats');
+	my $r = HTTP::Tiny->new(timeout => 10)->get($self->control_url . '/stats');
 	die "fake endpoint /stats failed: $r->{status}" unless $r->{success};
 	return decode_json($r->{content});
 }
@@ -53,7 +71,7 @@ sub stats
 sub reset
 {
 	my ($self) = @_;
-	my $r = HTTP::Tiny->new(timeout => 10)->post($self->url . '/reset');
+	my $r = HTTP::Tiny->new(timeout => 10)->post($self->control_url . '/reset');
 	die "fake endpoint /reset failed: $r->{status}" unless $r->{success};
 	return;
 }
