@@ -224,8 +224,75 @@ WireInvalid(Provider prov, const char *what)
 }
 
 /*
+ * Limits on what a response may hold, checked before PostgreSQL's JSON
+ * code sees it: deeper nesting would end in "stack depth limit exceeded"
+ * (54001), and longer numbers or larger exponents in "value overflows
+ * numeric format" (22003) from jsonb_in, instead of 08P01 naming the
+ * provider.  Real responses nest a few levels and print floats.
+ */
+#define WIRE_MAX_DEPTH		512
+#define WIRE_MAX_NUMBER_LEN 512
+#define WIRE_MAX_EXPONENT	1000
+
+/* true when s (NUL-free) stays within the limits above */
+static bool
+WireWithinLimits(const char *s, size_t len)
+{
+	int			depth = 0;
+	size_t		i = 0;
+
+	while (i < len)
+	{
+		char		c = s[i];
+
+		if (c == '"')
+		{
+			/* skip the string, escapes included */
+			for (i++; i < len && s[i] != '"'; i++)
+				if (s[i] == '\\')
+					i++;
+			i++;
+		}
+		else if (c == '[' || c == '{')
+		{
+			if (++depth > WIRE_MAX_DEPTH)
+				return false;
+			i++;
+		}
+		else if (c == ']' || c == '}')
+		{
+			depth--;
+			i++;
+		}
+		else if (c == '-' || (c >= '0' && c <= '9'))
+		{
+			size_t		start = i;
+			long		exponent = 0;
+			bool		in_exponent = false;
+
+			for (; i < len && (isdigit((unsigned char) s[i]) || s[i] == '.' || s[i] == '-' ||
+							   s[i] == '+' || s[i] == 'e' || s[i] == 'E'); i++)
+			{
+				if (s[i] == 'e' || s[i] == 'E')
+					in_exponent = true;
+				else if (in_exponent && isdigit((unsigned char) s[i]) &&
+						 (exponent = exponent * 10 + (s[i] - '0')) > WIRE_MAX_EXPONENT)
+					return false;
+			}
+			if (i - start > WIRE_MAX_NUMBER_LEN)
+				return false;
+		}
+		else
+			i++;
+	}
+	return true;
+}
+
+/*
  * Parses a response body (UTF-8) into jsonb, or returns NULL when it is
- * not JSON (no error: error bodies are often plain text).
+ * not JSON genai accepts (no error: error bodies are often plain text).
+ * The validating pass decodes escapes, so "\u0000" and broken surrogate
+ * pairs are refused here rather than by jsonb_in with an ERROR.
  */
 Jsonb *
 WireParse(const char *body, size_t len)
@@ -237,8 +304,10 @@ WireParse(const char *body, size_t len)
 		return NULL;
 	if (!pg_verify_mbstr(PG_UTF8, body, (int) len, true))
 		return NULL;
+	if (!WireWithinLimits(body, len))
+		return NULL;
 	s = pg_any_to_server(body, (int) len, PG_UTF8);
-	lex = makeJsonLexContextCstringLen(s, strlen(s), GetDatabaseEncoding(), false);
+	lex = makeJsonLexContextCstringLen(s, strlen(s), GetDatabaseEncoding(), true);
 	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
 		return NULL;
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
@@ -272,7 +341,8 @@ WireInt(JsonbValue *v)
 
 	if (v == NULL || v->type != jbvNumeric)
 		return -1;
-	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
+	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+										   NumericGetDatum(v->val.numeric)));
 	if (!(d >= 0 && d <= 1e15) || d != floor(d))
 		return -1;
 	return (int64) d;
@@ -315,7 +385,9 @@ WireVector(Provider prov, JsonbValue *v, int *dim)
 
 		if (e == NULL || e->type != jbvNumeric)
 			WireInvalid(prov, "An embedding holds something other than a number.");
-		d = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(e->val.numeric)));
+		/* out of float8's range gives +-HUGE_VAL or 0, not an ERROR */
+		d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+											   NumericGetDatum(e->val.numeric)));
 		if (isnan(d) || fabs(d) > FLT_MAX)
 			WireInvalid(prov, "An embedding holds a number out of range.");
 		x[i] = (float) d;
@@ -354,7 +426,7 @@ WireErrorMessage(const char *body, size_t len, const char *secret)
 		msg[n] = '\0';
 	}
 	if (strlen(msg) > 500)
-		msg[500] = '\0';
+		msg[pg_mbcliplen(msg, strlen(msg), 500)] = '\0';
 	if (msg[0] == '\0')
 		msg = "(empty response)";
 	return HttpScrub(msg, secret);
