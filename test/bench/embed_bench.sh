@@ -13,7 +13,11 @@
 #      500 direct single-input requests;
 #   3. statement_timeout latency during a stalled transfer (overshoot past
 #      the timeout, 10 tries);
-#   4. the local provider's throughput, for reference.
+#   4. the local provider's throughput, for reference;
+#   5. the cost of provider limits (max_concurrency, requests_per_minute):
+#      the server restarted with shared_preload_libraries = 'genai', the
+#      single-call and batched runs against a provider without limits and
+#      one with limits that never bind, alternating, best of REPEAT.
 # Not part of the pass/fail suite.
 set -u
 . "$(dirname "$0")/../pgenv.sh"
@@ -80,3 +84,27 @@ done | sort -n | awk '{ a[NR] = $1 - 200 } END { printf "overshoot past 200 ms: 
 echo "== local provider: $N texts"
 g=$(timed "SELECT count(*) FROM unnest((SELECT embed(array_agg(t ORDER BY i)) FROM texts))")
 echo "local embed(text[]): $g ms ($(awk -v g="$g" -v n="$N" 'BEGIN { printf "%.0f", n / g * 1000 }') texts/s)"
+
+echo "== provider limits: shared_preload_libraries = 'genai', limits that never bind"
+genai_as_pg pg_ctl -D "$GENAI_WORK/data" -l "$GENAI_WORK/server.log" -w -m fast restart \
+	-o "-c listen_addresses='' -k $GENAI_WORK -c port=5497 -c shared_buffers=256MB -c shared_preload_libraries=genai" \
+	>/dev/null || genai_die "restart with preload failed"
+psql_ -c "CREATE SERVER fake_lim FOREIGN DATA WRAPPER genai
+  OPTIONS (kind 'openai', base_url 'http://127.0.0.1:$PORT/v1', embedding_model 'fe',
+  max_batch_inputs '$B', max_concurrency '64', requests_per_minute '100000000')" >/dev/null
+single() { timed "DO \$\$ BEGIN FOR i IN 1..500 LOOP PERFORM embed('short text ' || i, provider => '$1'); END LOOP; END \$\$"; }
+batched() { timed "SELECT count(*) FROM unnest((SELECT embed(array_agg(t ORDER BY i), provider => '$1') FROM texts))"; }
+: > "$GENAI_WORK/lim.txt"
+for _ in $(seq "$REPEAT"); do
+	echo "su $(single fake)" >> "$GENAI_WORK/lim.txt"
+	echo "sl $(single fake_lim)" >> "$GENAI_WORK/lim.txt"
+	echo "bu $(batched fake)" >> "$GENAI_WORK/lim.txt"
+	echo "bl $(batched fake_lim)" >> "$GENAI_WORK/lim.txt"
+done
+b() { awk -v k="$1" '$1 == k { print $2 }' "$GENAI_WORK/lim.txt" | best; }
+su=$(b su); sl=$(b sl); bu=$(b bu); bl=$(b bl)
+echo "500 single calls:  no limits $su ms, with limits $sl ms"
+echo "batched ($N texts): no limits $bu ms, with limits $bl ms"
+awk -v su="$su" -v sl="$sl" -v bu="$bu" -v bl="$bl" 'BEGIN {
+	printf "with limits / without: single calls %.3f, batched %.3f; %.1f us per request\n",
+		sl / su, bl / bu, (sl - su) / 500 * 1000 }'
