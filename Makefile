@@ -53,15 +53,16 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # Only what PostgreSQL calls is exported: the magic block, _PG_init, the
-# SQL-callable functions with their info records, and background worker
-# entry points (a line starting "PGDLLEXPORT void f(Datum").  Everything
+# SQL-callable functions with their info records, background worker entry
+# points (a line starting "PGDLLEXPORT void f(Datum") and parallel worker
+# entry points ("PGDLLEXPORT void f(dsm_segment").  Everything
 # else is local, so genai never binds to another library's symbols, nor
 # they to ours.
 EXPORTS_FILE = genai.exports
 $(EXPORTS_FILE): $(SRCS)
 	{ echo '{ global: Pg_magic_func; _PG_init;'; \
 	  sed -n 's/^PG_FUNCTION_INFO_V1(\([A-Za-z0-9_]*\));.*/\1; pg_finfo_\1;/p' $(SRCS); \
-	  sed -n 's/^PGDLLEXPORT void \([A-Za-z0-9_]*\)(Datum.*/\1;/p' $(SRCS); \
+	  sed -n 's/^PGDLLEXPORT void \([A-Za-z0-9_]*\)(\(Datum\|dsm_segment\).*/\1;/p' $(SRCS); \
 	  echo 'local: *; };'; } > $@
 
 $(shlib): $(EXPORTS_FILE)

@@ -25,22 +25,103 @@
 
 #include <math.h>
 
+#include <fcntl.h>
+
+#include "access/parallel.h"
+#include "access/relation.h"
+#include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "access/xloginsert.h"
 #include "catalog/index.h"
 #include "common/pg_prng.h"
 #include "commands/progress.h"
 #include "miscadmin.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/plancat.h"
 #include "pgstat.h"
+#include "port/atomics.h"
+#include "storage/buffile.h"
 #include "storage/bufmgr.h"
+#include "storage/lwlock.h"
+#include "storage/sharedfileset.h"
+#include "storage/shm_toc.h"
 #include "storage/smgr.h"
+#include "storage/spin.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "hnsw.h"
 
 #define PROGRESS_HNSW_PHASE_LOAD	2
 #define PROGRESS_HNSW_PHASE_WRITE	3
+
+/* shm_toc keys of a parallel build */
+#define HNSW_PARALLEL_KEY_SHARED	UINT64CONST(0xA000000000000001)
+#define HNSW_PARALLEL_KEY_SCAN		UINT64CONST(0xA000000000000002)
+#define HNSW_PARALLEL_KEY_GRAPH		UINT64CONST(0xA000000000000003)
+
+/*
+ * The in-memory graph: node i (0-based) has nid info.slots_per_page + i.
+ * Everything is addressed by node index or array offset, never by pointer,
+ * so the same arrays work in private memory (serial build) and in a
+ * dynamic shared memory segment mapped at different addresses by each
+ * participant of a parallel build.
+ */
+typedef struct HnswGraph
+{
+	float	   *vectors;		/* capacity x dims */
+	ItemPointerData *tids;
+	char	   *keys;			/* capacity x info.key_bytes, or NULL */
+	uint8	   *levels;
+	uint32	   *links0;			/* capacity x m0 */
+	uint32	   *upperoff;		/* node's first upper level in upper[] */
+	uint32	   *upper;			/* upper links: m per level, node by node */
+	LWLock	   *locks;			/* per node; NULL in a serial build */
+} HnswGraph;
+
+/*
+ * State shared by the participants of a parallel build, at the start of
+ * the DSM segment (HNSW_PARALLEL_KEY_SHARED).  The graph arrays follow
+ * under HNSW_PARALLEL_KEY_GRAPH at the offsets given here.
+ */
+typedef struct HnswBuildShared
+{
+	/* set by the leader before launching workers */
+	Oid			heaprelid;
+	Oid			indexrelid;
+	bool		isconcurrent;
+	HnswInfo	info;
+	int64		capacity;		/* nodes */
+	int64		upper_capacity; /* upper levels (m links each) */
+	int			tranche_id;
+	Size		off_vectors;
+	Size		off_tids;
+	Size		off_keys;
+	Size		off_levels;
+	Size		off_links0;
+	Size		off_upperoff;
+	Size		off_upper;
+	Size		off_locks;
+	SharedFileSet fileset;		/* rows that did not fit, one file each */
+
+	/* claimed by atomic increments */
+	pg_atomic_uint64 nclaimed;	/* node indexes handed out */
+	pg_atomic_uint64 nupper;	/* upper levels handed out */
+	pg_atomic_uint64 ndone;		/* heap rows processed, for progress */
+	pg_atomic_uint32 full;		/* a row did not fit */
+
+	/* the entry point; an insert raising the top level holds it throughout */
+	LWLock		entry_lock;
+	int64		entry;			/* node index, -1 if none */
+	int			entry_level;
+
+	/* results, under mutex */
+	slock_t		mutex;
+	double		reltuples;
+	double		indtuples;
+} HnswBuildShared;
 
 typedef struct HnswBuildState
 {
@@ -48,18 +129,15 @@ typedef struct HnswBuildState
 	Relation	index;
 	HnswInfo	info;
 
-	/* the in-memory graph; node i has nid info.slots_per_page + i */
-	int64		n;
+	HnswGraph	g;
+	int64		n;				/* nodes in the graph */
 	int64		capacity;		/* nodes that fit in maintenance_work_mem */
-	int64		allocated;
-	float	   *vectors;		/* n x dims */
-	ItemPointerData *tids;
-	char	   *keys;			/* n x info.key_bytes filter keys, or NULL */
-	uint8	   *levels;
-	uint32	   *links0;			/* n x m0 */
-	uint32	  **upper;			/* per node: level x m links, or NULL */
-	int64		entry;			/* node index of the entry point, -1 if none */
+	int64		allocated;		/* serial: nodes the arrays have room for */
+	int64		nupper;			/* serial: upper levels used */
+	int64		upper_allocated;	/* serial: upper levels allocated */
+	int64		entry;			/* serial: entry point node, -1 if none */
 	int			entry_level;
+	HnswBuildShared *shared;	/* parallel build, else NULL */
 
 	/* search scratch */
 	uint32	   *visited;		/* epoch tag per node */
@@ -67,26 +145,31 @@ typedef struct HnswBuildState
 	HnswHeap	candidates;
 	HnswHeap	results;
 	float	   *scratch;
+	char	   *keybuf;
+	uint32	   *linkbuf;		/* a copied neighbour list */
 
-	pg_prng_state prng;			/* levels: a fixed seed makes builds repeatable */
+	pg_prng_state prng;			/* serial levels: a fixed seed, repeatable */
 	bool		spilled;		/* graph written; inserting on disk */
+	BufFile    *spill;			/* parallel: rows that did not fit */
 	double		indtuples;
 	double		reltuples;
 	MemoryContext graphctx;
 	MemoryContext tmpctx;
 } HnswBuildState;
 
+PGDLLEXPORT void HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc);
+
 #define NodeNid(bs, i)		((uint32) ((bs)->info.slots_per_page + (i)))
 #define NidNode(bs, nid)	((int64) (nid) - (bs)->info.slots_per_page)
-#define NodeVector(bs, i)	((bs)->vectors + (int64) (i) * (bs)->info.dims)
-#define NodeKeys(bs, i)		((bs)->keys + (int64) (i) * (bs)->info.key_bytes)
+#define NodeVector(bs, i)	((bs)->g.vectors + (int64) (i) * (bs)->info.dims)
+#define NodeKeys(bs, i)		((bs)->g.keys + (int64) (i) * (bs)->info.key_bytes)
 
 static uint32 *
 NodeLinks(HnswBuildState *bs, int64 i, int level)
 {
 	if (level == 0)
-		return bs->links0 + i * bs->info.m0;
-	return bs->upper[i] + (level - 1) * bs->info.m;
+		return bs->g.links0 + i * bs->info.m0;
+	return bs->g.upper + ((int64) bs->g.upperoff[i] + level - 1) * bs->info.m;
 }
 
 static int
@@ -99,12 +182,49 @@ CountLinks(const uint32 *links, int cap)
 	return n;
 }
 
-/* memory per in-memory node, excluding upper links (about 1/m of nodes) */
+/*
+ * Node locks exist only in a parallel build.  A participant holds at most
+ * one node lock at a time, taken after the entry lock if it holds that, so
+ * locks cannot deadlock.  Vectors, TIDs and levels are written before a
+ * node is linked from anywhere and never change after, so they are read
+ * without a lock (the lock that publishes the first link is the barrier).
+ */
+static inline void
+LockNode(HnswBuildState *bs, int64 i, LWLockMode mode)
+{
+	if (bs->g.locks)
+		LWLockAcquire(&bs->g.locks[i], mode);
+}
+
+static inline void
+UnlockNode(HnswBuildState *bs, int64 i)
+{
+	if (bs->g.locks)
+		LWLockRelease(&bs->g.locks[i]);
+}
+
+/* copy node i's neighbour list at level into bs->linkbuf; returns its length */
+static int
+CopyLinks(HnswBuildState *bs, int64 i, int level)
+{
+	int			cap = HnswLayerCapacity(&bs->info, level);
+	uint32	   *links;
+	int			n;
+
+	LockNode(bs, i, LW_SHARED);
+	links = NodeLinks(bs, i, level);
+	for (n = 0; n < cap && links[n] != HNSW_INVALID_NID; n++)
+		bs->linkbuf[n] = links[n];
+	UnlockNode(bs, i);
+	return n;
+}
+
+/* memory per serial in-memory node, excluding upper links (about 1/m of nodes) */
 static Size
 NodeBytes(const HnswInfo *info)
 {
 	return sizeof(float) * info->dims + sizeof(ItemPointerData) + 1 + info->key_bytes +
-		sizeof(uint32) * info->m0 + sizeof(uint32 *) + sizeof(uint32) +
+		sizeof(uint32) * info->m0 + sizeof(uint32) + sizeof(uint32) +
 		sizeof(uint32) * info->m * 2 / info->m + 1;
 }
 
@@ -116,29 +236,50 @@ GrowGraph(HnswBuildState *bs, int64 want)
 
 	if (bs->allocated == 0)
 	{
-		bs->vectors = palloc_extended(sizeof(float) * bs->info.dims * n, MCXT_ALLOC_HUGE);
-		bs->tids = palloc_extended(sizeof(ItemPointerData) * n, MCXT_ALLOC_HUGE);
-		bs->levels = palloc_extended(n, MCXT_ALLOC_HUGE);
-		bs->links0 = palloc_extended(sizeof(uint32) * bs->info.m0 * n, MCXT_ALLOC_HUGE);
-		bs->upper = palloc_extended(sizeof(uint32 *) * n, MCXT_ALLOC_HUGE);
+		bs->g.vectors = palloc_extended(sizeof(float) * bs->info.dims * n, MCXT_ALLOC_HUGE);
+		bs->g.tids = palloc_extended(sizeof(ItemPointerData) * n, MCXT_ALLOC_HUGE);
+		bs->g.levels = palloc_extended(n, MCXT_ALLOC_HUGE);
+		bs->g.links0 = palloc_extended(sizeof(uint32) * bs->info.m0 * n, MCXT_ALLOC_HUGE);
+		bs->g.upperoff = palloc_extended(sizeof(uint32) * n, MCXT_ALLOC_HUGE);
 		bs->visited = palloc_extended(sizeof(uint32) * n, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 		if (bs->info.key_bytes > 0)
-			bs->keys = palloc_extended((Size) bs->info.key_bytes * n, MCXT_ALLOC_HUGE);
+			bs->g.keys = palloc_extended((Size) bs->info.key_bytes * n, MCXT_ALLOC_HUGE);
 	}
 	else
 	{
-		bs->vectors = repalloc_huge(bs->vectors, sizeof(float) * bs->info.dims * n);
-		bs->tids = repalloc_huge(bs->tids, sizeof(ItemPointerData) * n);
-		bs->levels = repalloc_huge(bs->levels, n);
-		bs->links0 = repalloc_huge(bs->links0, sizeof(uint32) * bs->info.m0 * n);
-		bs->upper = repalloc_huge(bs->upper, sizeof(uint32 *) * n);
+		bs->g.vectors = repalloc_huge(bs->g.vectors, sizeof(float) * bs->info.dims * n);
+		bs->g.tids = repalloc_huge(bs->g.tids, sizeof(ItemPointerData) * n);
+		bs->g.levels = repalloc_huge(bs->g.levels, n);
+		bs->g.links0 = repalloc_huge(bs->g.links0, sizeof(uint32) * bs->info.m0 * n);
+		bs->g.upperoff = repalloc_huge(bs->g.upperoff, sizeof(uint32) * n);
 		bs->visited = repalloc_huge(bs->visited, sizeof(uint32) * n);
 		memset(bs->visited + bs->allocated, 0, sizeof(uint32) * (n - bs->allocated));
 		if (bs->info.key_bytes > 0)
-			bs->keys = repalloc_huge(bs->keys, (Size) bs->info.key_bytes * n);
+			bs->g.keys = repalloc_huge(bs->g.keys, (Size) bs->info.key_bytes * n);
 	}
 	bs->allocated = n;
 	MemoryContextSwitchTo(old);
+}
+
+/* serial: room for node i's upper levels in the upper-link array */
+static void
+SerialAllocUpper(HnswBuildState *bs, int64 i, int level)
+{
+	bs->g.upperoff[i] = (uint32) bs->nupper;
+	if (level == 0)
+		return;
+	if (bs->nupper + level > bs->upper_allocated)
+	{
+		int64		want = Max(bs->upper_allocated * 2, bs->nupper + level + 64);
+		Size		sz = sizeof(uint32) * bs->info.m * want;
+
+		if (bs->g.upper == NULL)
+			bs->g.upper = MemoryContextAllocHuge(bs->graphctx, sz);
+		else
+			bs->g.upper = repalloc_huge(bs->g.upper, sz);
+		bs->upper_allocated = want;
+	}
+	bs->nupper += level;
 }
 
 /* ---- in-memory graph construction ---- */
@@ -170,12 +311,12 @@ MemGreedy(HnswBuildState *bs, const float *q, int level, int64 *cur, double *cur
 
 	while (changed)
 	{
-		uint32	   *links = NodeLinks(bs, *cur, level);
+		int			n = CopyLinks(bs, *cur, level);
 
 		changed = false;
-		for (int k = 0; k < bs->info.m && links[k] != HNSW_INVALID_NID; k++)
+		for (int k = 0; k < n; k++)
 		{
-			int64		j = NidNode(bs, links[k]);
+			int64		j = NidNode(bs, bs->linkbuf[k]);
 			double		d = HnswDistance(&bs->info, q, NodeVector(bs, j));
 
 			if (d < *curdist)
@@ -192,8 +333,6 @@ MemGreedy(HnswBuildState *bs, const float *q, int level, int64 *cur, double *cur
 static void
 MemSearchLayer(HnswBuildState *bs, const float *q, int level, int ef)
 {
-	int			cap = HnswLayerCapacity(&bs->info, level);
-
 	MemNextEpoch(bs);
 	bs->candidates.count = 0;
 	for (int i = 0; i < bs->results.count; i++)
@@ -207,14 +346,15 @@ MemSearchLayer(HnswBuildState *bs, const float *q, int level, int ef)
 	while (bs->candidates.count > 0)
 	{
 		HnswCandidate c = HnswHeapPop(&bs->candidates);
-		uint32	   *links;
+		int			n;
 
 		if (bs->results.count >= ef && c.distance > HnswHeapTop(&bs->results)->distance)
 			break;
-		links = NodeLinks(bs, NidNode(bs, c.nid), level);
-		for (int k = 0; k < cap && links[k] != HNSW_INVALID_NID; k++)
+		n = CopyLinks(bs, NidNode(bs, c.nid), level);
+		for (int k = 0; k < n; k++)
 		{
-			int64		j = NidNode(bs, links[k]);
+			uint32		nid = bs->linkbuf[k];
+			int64		j = NidNode(bs, nid);
 			double		d;
 
 			if (MemVisit(bs, j))
@@ -222,8 +362,8 @@ MemSearchLayer(HnswBuildState *bs, const float *q, int level, int ef)
 			d = HnswDistance(&bs->info, q, NodeVector(bs, j));
 			if (bs->results.count < ef || d < HnswHeapTop(&bs->results)->distance)
 			{
-				HnswHeapPush(&bs->candidates, d, links[k]);
-				HnswHeapPush(&bs->results, d, links[k]);
+				HnswHeapPush(&bs->candidates, d, nid);
+				HnswHeapPush(&bs->results, d, nid);
 				if (bs->results.count > ef)
 					HnswHeapPop(&bs->results);
 			}
@@ -247,21 +387,29 @@ MemPairDist(void *arg, int i, int j)
 						NodeVector(a->bs, NidNode(a->bs, a->cands[j].nid)));
 }
 
-/* add node i to the list of node j at level, pruning if full */
+/*
+ * Add node i to the list of node j at level, pruning if full.  In a
+ * parallel build j's lock is held throughout, so concurrent additions to
+ * the same list are serialised and searches see whole lists.
+ */
 static void
 MemAddBackLink(HnswBuildState *bs, int64 j, int64 i, int level, double dij)
 {
 	int			cap = HnswLayerCapacity(&bs->info, level);
-	uint32	   *links = NodeLinks(bs, j, level);
-	int			n = CountLinks(links, cap);
+	uint32	   *links;
+	int			n;
 	HnswCandidate cands[HNSW_MAX_M * 2 + 1];
 	uint32		keep[HNSW_MAX_M * 2 + 1];
 	MemPairArg	arg;
 	int			nkeep;
 
+	LockNode(bs, j, LW_EXCLUSIVE);
+	links = NodeLinks(bs, j, level);
+	n = CountLinks(links, cap);
 	if (n < cap)
 	{
 		links[n] = NodeNid(bs, i);
+		UnlockNode(bs, j);
 		return;
 	}
 	for (int k = 0; k < n; k++)
@@ -278,46 +426,108 @@ MemAddBackLink(HnswBuildState *bs, int64 j, int64 i, int level, double dij)
 	nkeep = HnswSelectNeighbors(&bs->info, cands, n + 1, cap, NULL, keep, MemPairDist, &arg);
 	for (int k = 0; k < cap; k++)
 		links[k] = k < nkeep ? cands[keep[k]].nid : HNSW_INVALID_NID;
+	UnlockNode(bs, j);
 }
 
+/*
+ * Read the entry point for an insert at level.  In a parallel build an
+ * insert that will raise the top level keeps the entry lock exclusively
+ * until it is done (returns true), so two such inserts cannot both become
+ * the entry point; the others only read it under a share lock.
+ */
+static bool
+MemGetEntry(HnswBuildState *bs, int level, int64 *entry, int *entry_level)
+{
+	HnswBuildShared *shared = bs->shared;
+
+	if (shared == NULL)
+	{
+		*entry = bs->entry;
+		*entry_level = bs->entry_level;
+		return false;
+	}
+	LWLockAcquire(&shared->entry_lock, LW_SHARED);
+	*entry = shared->entry;
+	*entry_level = shared->entry_level;
+	LWLockRelease(&shared->entry_lock);
+	if (level <= *entry_level)
+		return false;
+	LWLockAcquire(&shared->entry_lock, LW_EXCLUSIVE);
+	*entry = shared->entry;
+	*entry_level = shared->entry_level;
+	if (level > *entry_level)
+		return true;
+	LWLockRelease(&shared->entry_lock);
+	return false;
+}
+
+static void
+MemSetEntry(HnswBuildState *bs, int64 i, int level)
+{
+	if (bs->shared)
+	{
+		bs->shared->entry = i;
+		bs->shared->entry_level = level;
+	}
+	else
+	{
+		bs->entry = i;
+		bs->entry_level = level;
+	}
+}
+
+/*
+ * Insert node i (vector, TID, level and upper-link room already set).  All
+ * levels are searched and their neighbours chosen before the node is linked
+ * from anywhere, so nobody else sees or changes its lists while it is
+ * being connected.
+ */
 static void
 MemInsert(HnswBuildState *bs, int64 i)
 {
 	const float *q = NodeVector(bs, i);
-	int			level = bs->levels[i];
+	int			level = bs->g.levels[i];
+	int64		entry;
+	int			entry_level;
+	bool		holding;
 	int64		cur;
 	double		curdist;
+	int			top;
+	uint32	   *chosen;
+	double	   *chosendist;
+	int		   *nchosen;
 
 	memset(NodeLinks(bs, i, 0), 0xFF, sizeof(uint32) * bs->info.m0);
-	bs->upper[i] = NULL;
 	if (level > 0)
+		memset(NodeLinks(bs, i, 1), 0xFF, sizeof(uint32) * level * bs->info.m);
+
+	holding = MemGetEntry(bs, level, &entry, &entry_level);
+	if (entry < 0)
 	{
-		bs->upper[i] = MemoryContextAlloc(bs->graphctx, sizeof(uint32) * level * bs->info.m);
-		memset(bs->upper[i], 0xFF, sizeof(uint32) * level * bs->info.m);
-	}
-	if (bs->entry < 0)
-	{
-		bs->entry = i;
-		bs->entry_level = level;
+		MemSetEntry(bs, i, level);
+		if (holding)
+			LWLockRelease(&bs->shared->entry_lock);
 		return;
 	}
 
-	cur = bs->entry;
+	cur = entry;
 	curdist = HnswDistance(&bs->info, q, NodeVector(bs, cur));
-	for (int l = bs->entry_level; l > level; l--)
+	for (int l = entry_level; l > level; l--)
 		MemGreedy(bs, q, l, &cur, &curdist);
 
+	top = Min(level, entry_level);
+	chosen = palloc(sizeof(uint32) * bs->info.m0 * (top + 1));
+	chosendist = palloc(sizeof(double) * bs->info.m0 * (top + 1));
+	nchosen = palloc(sizeof(int) * (top + 1));
 	bs->results.count = 0;
 	HnswHeapPush(&bs->results, curdist, NodeNid(bs, cur));
-	for (int l = Min(level, bs->entry_level); l >= 0; l--)
+	for (int l = top; l >= 0; l--)
 	{
 		int			cap = HnswLayerCapacity(&bs->info, l);
 		HnswCandidate *cands;
 		int			ncands;
 		uint32		keep[HNSW_MAX_M * 2];
-		int			nkeep;
 		MemPairArg	arg;
-		uint32	   *links = NodeLinks(bs, i, l);
 
 		MemSearchLayer(bs, q, l, bs->info.ef_construction);
 		ncands = bs->results.count;
@@ -326,18 +536,31 @@ MemInsert(HnswBuildState *bs, int64 i)
 		qsort(cands, ncands, sizeof(HnswCandidate), HnswCandidateCmp);
 		arg.bs = bs;
 		arg.cands = cands;
-		nkeep = HnswSelectNeighbors(&bs->info, cands, ncands, cap, NULL, keep, MemPairDist, &arg);
-		for (int k = 0; k < nkeep; k++)
-			links[k] = cands[keep[k]].nid;
-		for (int k = 0; k < nkeep; k++)
-			MemAddBackLink(bs, NidNode(bs, cands[keep[k]].nid), i, l, cands[keep[k]].distance);
+		nchosen[l] = HnswSelectNeighbors(&bs->info, cands, ncands, cap, NULL, keep,
+										 MemPairDist, &arg);
+		for (int k = 0; k < nchosen[l]; k++)
+		{
+			chosen[l * bs->info.m0 + k] = cands[keep[k]].nid;
+			chosendist[l * bs->info.m0 + k] = cands[keep[k]].distance;
+		}
 		pfree(cands);
 	}
-	if (level > bs->entry_level)
-	{
-		bs->entry = i;
-		bs->entry_level = level;
-	}
+
+	/* the node's own lists, then the links to it */
+	for (int l = top; l >= 0; l--)
+		memcpy(NodeLinks(bs, i, l), chosen + l * bs->info.m0, sizeof(uint32) * nchosen[l]);
+	for (int l = top; l >= 0; l--)
+		for (int k = 0; k < nchosen[l]; k++)
+			MemAddBackLink(bs, NidNode(bs, chosen[l * bs->info.m0 + k]), i, l,
+						   chosendist[l * bs->info.m0 + k]);
+	pfree(chosen);
+	pfree(chosendist);
+	pfree(nchosen);
+
+	if (level > entry_level)
+		MemSetEntry(bs, i, level);
+	if (holding)
+		LWLockRelease(&bs->shared->entry_lock);
 }
 
 /*
@@ -573,9 +796,9 @@ WriteGraph(HnswBuildState *bs)
 			OffsetNumber off;
 
 			ItemPointerSetInvalid(&uppertids[i]);
-			if (bs->levels[i] == 0)
+			if (bs->g.levels[i] == 0)
 				continue;
-			sz = HNSW_UPPER_SIZE(bs->levels[i], info->m);
+			sz = HNSW_UPPER_SIZE(bs->g.levels[i], info->m);
 			if (PageGetFreeSpace(upage) < MAXALIGN(sz))
 			{
 				pages = lappend(pages, upage);
@@ -585,9 +808,9 @@ WriteGraph(HnswBuildState *bs)
 			}
 			up = palloc0(sz);
 			up->nid = NodeNid(bs, pos);
-			up->level = bs->levels[i];
-			for (int k = 0; k < bs->levels[i] * info->m; k++)
-				up->links[k] = MapNid(bs->upper[i][k]);
+			up->level = bs->g.levels[i];
+			for (int k = 0; k < bs->g.levels[i] * info->m; k++)
+				up->links[k] = MapNid(NodeLinks(bs, i, 1)[k]);
 			off = PageAddItem(upage, (Item) up, sz, InvalidOffsetNumber, false, false);
 			if (off == InvalidOffsetNumber)
 				elog(ERROR, "failed to add hnsw upper tuple");
@@ -618,8 +841,8 @@ WriteGraph(HnswBuildState *bs)
 					break;
 				i = order[pos];
 				slot = HnswPageGetSlot(info, page, s);
-				slot->heaptid = bs->tids[i];
-				slot->level = bs->levels[i];
+				slot->heaptid = bs->g.tids[i];
+				slot->level = bs->g.levels[i];
 				slot->flags = HNSW_SLOT_USED;
 				slot->uppertid = uppertids[i];
 				links = HnswSlotLinks(info, slot);
@@ -661,7 +884,20 @@ WriteGraph(HnswBuildState *bs)
 		log_newpage_range(index, MAIN_FORKNUM, 0, nblocks, true);
 }
 
-/* ---- the heap scan ---- */
+/* ---- the heap scan (serial) ---- */
+
+/* search scratch of one participant */
+static void
+InitScratch(HnswBuildState *bs)
+{
+	HnswHeapInit(&bs->candidates, bs->info.ef_construction * 4, false);
+	HnswHeapInit(&bs->results, bs->info.ef_construction + 1, true);
+	bs->scratch = palloc(sizeof(float) * bs->info.dims);
+	bs->keybuf = palloc(Max(bs->info.key_bytes, 1));
+	bs->linkbuf = palloc(sizeof(uint32) * bs->info.m0);
+	bs->tmpctx = AllocSetContextCreate(CurrentMemoryContext, "hnsw build temporary context",
+									   ALLOCSET_DEFAULT_SIZES);
+}
 
 static void
 BuildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
@@ -714,10 +950,13 @@ BuildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 			GrowGraph(bs, Max(bs->allocated * 2, 1024));
 		if (HnswPrepareVector(&bs->info, values[0], NodeVector(bs, bs->n)))
 		{
-			bs->tids[bs->n] = *tid;
+			int			level = HnswRandomLevel(bs->info.m, &bs->prng);
+
+			bs->g.tids[bs->n] = *tid;
 			if (bs->info.key_bytes > 0)
 				HnswFormKeys(index, &bs->info, values, isnull, NodeKeys(bs, bs->n));
-			bs->levels[bs->n] = HnswRandomLevel(bs->info.m, &bs->prng);
+			bs->g.levels[bs->n] = level;
+			SerialAllocUpper(bs, bs->n, level);
 			MemInsert(bs, bs->n);
 			bs->n++;
 			bs->indtuples++;
@@ -726,6 +965,460 @@ BuildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs->indtuples);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(bs->tmpctx);
+}
+
+static void
+SerialBuild(HnswBuildState *bs, IndexInfo *indexInfo)
+{
+	Size		mem = (Size) maintenance_work_mem * 1024;
+
+	bs->entry = -1;
+	bs->epoch = 0;
+	pg_prng_seed(&bs->prng, UINT64CONST(0x484E5357));
+	bs->capacity = Max((int64) (mem / NodeBytes(&bs->info)), 1);
+	bs->graphctx = AllocSetContextCreate(CurrentMemoryContext, "hnsw build graph",
+										 ALLOCSET_DEFAULT_SIZES);
+	InitScratch(bs);
+
+	bs->reltuples = table_index_build_scan(bs->heap, bs->index, indexInfo, true, true,
+										   BuildCallback, bs, NULL);
+	if (!bs->spilled)
+	{
+		FixReachability(bs);
+		WriteGraph(bs);
+	}
+	if (bs->graphctx)
+		MemoryContextDelete(bs->graphctx);
+	MemoryContextDelete(bs->tmpctx);
+}
+
+/* ---- parallel build ---- */
+
+/*
+ * Memory per node of the shared graph: the serial arrays plus a node lock
+ * and the expected upper links (1 / (m - 1) levels per node, reserved
+ * twice over).
+ */
+static Size
+SharedNodeBytes(const HnswInfo *info)
+{
+	return sizeof(float) * info->dims + sizeof(ItemPointerData) + 1 + info->key_bytes +
+		sizeof(uint32) * info->m0 + sizeof(uint32) + sizeof(LWLock) +
+		sizeof(uint32) * info->m * 2 / (info->m - 1) + 1;
+}
+
+/* place the graph arrays; returns the size of the area */
+static Size
+LayoutGraph(HnswBuildShared *shared)
+{
+	const HnswInfo *info = &shared->info;
+	Size		c = (Size) shared->capacity;
+	Size		off = 0;
+
+#define PLACE(field, bytes) (shared->field = off, off += MAXALIGN(bytes))
+	PLACE(off_vectors, sizeof(float) * info->dims * c);
+	PLACE(off_tids, sizeof(ItemPointerData) * c);
+	PLACE(off_keys, (Size) info->key_bytes * c);
+	PLACE(off_levels, c);
+	PLACE(off_links0, sizeof(uint32) * info->m0 * c);
+	PLACE(off_upperoff, sizeof(uint32) * c);
+	PLACE(off_upper, sizeof(uint32) * info->m * (Size) shared->upper_capacity);
+	PLACE(off_locks, sizeof(LWLock) * c);
+#undef PLACE
+	return off;
+}
+
+/* a participant's view of the shared graph, and its own scratch */
+static void
+AttachGraph(HnswBuildState *bs, HnswBuildShared *shared, char *graph)
+{
+	bs->shared = shared;
+	bs->info = shared->info;
+	bs->capacity = shared->capacity;
+	bs->allocated = shared->capacity;
+	bs->g.vectors = (float *) (graph + shared->off_vectors);
+	bs->g.tids = (ItemPointerData *) (graph + shared->off_tids);
+	bs->g.keys = bs->info.key_bytes > 0 ? graph + shared->off_keys : NULL;
+	bs->g.levels = (uint8 *) (graph + shared->off_levels);
+	bs->g.links0 = (uint32 *) (graph + shared->off_links0);
+	bs->g.upperoff = (uint32 *) (graph + shared->off_upperoff);
+	bs->g.upper = (uint32 *) (graph + shared->off_upper);
+	bs->g.locks = (LWLock *) (graph + shared->off_locks);
+	bs->visited = palloc_extended(sizeof(uint32) * bs->capacity,
+								  MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	bs->epoch = 0;
+	LWLockRegisterTranche(shared->tranche_id, "hnsw build");
+	InitScratch(bs);
+}
+
+/*
+ * The level of a row in a parallel build: drawn from a generator seeded
+ * with its heap TID, so it does not depend on which participant inserts
+ * the row or when.
+ */
+static int
+TidLevel(HnswBuildState *bs, ItemPointer tid)
+{
+	pg_prng_state state;
+	uint64		key = ((uint64) ItemPointerGetBlockNumber(tid) << 16) |
+		ItemPointerGetOffsetNumber(tid);
+
+	pg_prng_seed(&state, key ^ UINT64CONST(0x484E535750415241));
+	return HnswRandomLevel(bs->info.m, &state);
+}
+
+/*
+ * Claim the next node of the shared graph and room for its upper levels.
+ * False when the graph is full.  Should the reserve of upper links run out
+ * (it holds twice the expected number), the node gets level 0.
+ */
+static bool
+ClaimNode(HnswBuildState *bs, int *level, int64 *node)
+{
+	HnswBuildShared *shared = bs->shared;
+	uint64		i = pg_atomic_fetch_add_u64(&shared->nclaimed, 1);
+
+	if (i >= (uint64) shared->capacity)
+	{
+		pg_atomic_write_u32(&shared->full, 1);
+		return false;
+	}
+	bs->g.upperoff[i] = 0;
+	if (*level > 0)
+	{
+		uint64		u = pg_atomic_fetch_add_u64(&shared->nupper, *level);
+
+		if (u + *level > (uint64) shared->upper_capacity)
+			*level = 0;
+		else
+			bs->g.upperoff[i] = (uint32) u;
+	}
+	*node = (int64) i;
+	return true;
+}
+
+static void
+SpillFileName(char *name, int participant)
+{
+	snprintf(name, MAXPGPATH, "hnswspill.%d", participant);
+}
+
+/* a row that did not fit: TID, vector, keys, to this participant's file */
+static void
+SpillRow(HnswBuildState *bs, ItemPointer tid, MemoryContext filectx)
+{
+	if (bs->spill == NULL)
+	{
+		char		name[MAXPGPATH];
+		MemoryContext old = MemoryContextSwitchTo(filectx);
+
+		SpillFileName(name, ParallelWorkerNumber + 1);
+		bs->spill = BufFileCreateFileSet(&bs->shared->fileset.fs, name);
+		MemoryContextSwitchTo(old);
+	}
+	BufFileWrite(bs->spill, tid, sizeof(ItemPointerData));
+	BufFileWrite(bs->spill, bs->scratch, sizeof(float) * bs->info.dims);
+	if (bs->info.key_bytes > 0)
+		BufFileWrite(bs->spill, bs->keybuf, bs->info.key_bytes);
+}
+
+typedef struct ParallelCallbackState
+{
+	HnswBuildState *bs;
+	MemoryContext filectx;
+} ParallelCallbackState;
+
+static void
+ParallelCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+				 bool tupleIsAlive, void *state)
+{
+	ParallelCallbackState *pcs = (ParallelCallbackState *) state;
+	HnswBuildState *bs = pcs->bs;
+	MemoryContext old;
+
+	if (isnull[0])
+		return;
+
+	old = MemoryContextSwitchTo(bs->tmpctx);
+	if (HnswPrepareVector(&bs->info, values[0], bs->scratch))
+	{
+		int			level = TidLevel(bs, tid);
+		int64		i;
+		uint64		done;
+
+		if (bs->info.key_bytes > 0)
+			HnswFormKeys(index, &bs->info, values, isnull, bs->keybuf);
+		if (ClaimNode(bs, &level, &i))
+		{
+			memcpy(NodeVector(bs, i), bs->scratch, sizeof(float) * bs->info.dims);
+			bs->g.tids[i] = *tid;
+			if (bs->info.key_bytes > 0)
+				memcpy(NodeKeys(bs, i), bs->keybuf, bs->info.key_bytes);
+			bs->g.levels[i] = level;
+			LWLockInitialize(&bs->g.locks[i], bs->shared->tranche_id);
+			MemInsert(bs, i);
+		}
+		else
+			SpillRow(bs, tid, pcs->filectx);
+		bs->indtuples++;
+		done = pg_atomic_add_fetch_u64(&bs->shared->ndone, 1);
+		if (!IsParallelWorker())
+			pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) done);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(bs->tmpctx);
+}
+
+/* what every participant, the leader included, does */
+static void
+ParallelScanAndInsert(HnswBuildState *bs, HnswBuildShared *shared,
+					  ParallelTableScanDesc pscan, char *graph,
+					  Relation heap, Relation index, bool progress)
+{
+	ParallelCallbackState pcs;
+	IndexInfo  *indexInfo;
+	TableScanDesc scan;
+	double		reltuples;
+
+	bs->heap = heap;
+	bs->index = index;
+	AttachGraph(bs, shared, graph);
+	pcs.bs = bs;
+	pcs.filectx = CurrentMemoryContext;
+
+	indexInfo = BuildIndexInfo(index);
+	indexInfo->ii_Concurrent = shared->isconcurrent;
+	scan = table_beginscan_parallel(heap, pscan);
+	reltuples = table_index_build_scan(heap, index, indexInfo, true, progress,
+									   ParallelCallback, &pcs, scan);
+	if (bs->spill)
+	{
+		BufFileClose(bs->spill);
+		bs->spill = NULL;
+	}
+
+	elog(DEBUG2, "hnsw build participant %d inserted %.0f rows",
+		 ParallelWorkerNumber + 1, bs->indtuples);
+	SpinLockAcquire(&shared->mutex);
+	shared->reltuples += reltuples;
+	shared->indtuples += bs->indtuples;
+	SpinLockRelease(&shared->mutex);
+}
+
+/* leader: insert the rows that did not fit into the written graph */
+static void
+InsertSpilled(HnswBuildState *bs, int nparticipants)
+{
+	Size		recsize = sizeof(ItemPointerData) + sizeof(float) * bs->info.dims +
+		bs->info.key_bytes;
+	char	   *rec = palloc(recsize);
+
+	for (int p = 0; p < nparticipants; p++)
+	{
+		char		name[MAXPGPATH];
+		BufFile    *file;
+
+		SpillFileName(name, p);
+		file = BufFileOpenFileSet(&bs->shared->fileset.fs, name, O_RDONLY, true);
+		if (file == NULL)
+			continue;
+		for (;;)
+		{
+			size_t		got;
+			ItemPointerData tid;
+			float	   *vec = (float *) (rec + sizeof(ItemPointerData));
+
+			CHECK_FOR_INTERRUPTS();
+			got = BufFileRead(file, rec, recsize);
+			if (got == 0)
+				break;
+			if (got != recsize)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not read from hnsw build temporary file: read only %zu of %zu bytes",
+								got, recsize)));
+			memcpy(&tid, rec, sizeof(ItemPointerData));
+			memcpy(bs->scratch, vec, sizeof(float) * bs->info.dims);
+			HnswInsertOnDisk(bs->index, &bs->info, bs->scratch,
+							 bs->info.key_bytes > 0 ? (char *) vec + sizeof(float) * bs->info.dims : NULL,
+							 &tid, true);
+			MemoryContextReset(bs->tmpctx);
+		}
+		BufFileClose(file);
+	}
+	pfree(rec);
+}
+
+/*
+ * Nodes the shared graph may need: what maintenance_work_mem holds, but no
+ * more than the planner's estimate of the table's rows plus a margin, so
+ * a small table does not ask for a segment of maintenance_work_mem (which
+ * /dev/shm may not have).  Rows beyond it take the on-disk path.
+ */
+static int64
+SharedCapacity(Relation heap, const HnswInfo *info)
+{
+	Size		mem = (Size) maintenance_work_mem * 1024;
+	int64		capacity = (int64) (mem / SharedNodeBytes(info));
+	BlockNumber pages;
+	double		tuples;
+	double		allvisfrac;
+
+	estimate_rel_size(heap, NULL, &pages, &tuples, &allvisfrac);
+	if (tuples >= 0 && tuples * 1.2 + 1024 < (double) capacity)
+		capacity = (int64) (tuples * 1.2) + 1024;
+	capacity = Min(capacity, (int64) (PG_UINT32_MAX / 2));
+	return Max(capacity, 1);
+}
+
+/*
+ * Build with a ParallelContext: the graph lives in the DSM segment, every
+ * participant scans heap blocks and inserts concurrently, then the leader
+ * alone links orphans, numbers and writes the pages, and inserts the rows
+ * that did not fit.  Returns false, having built nothing, when no segment
+ * could be had.
+ */
+static bool
+ParallelBuild(HnswBuildState *bs, IndexInfo *indexInfo, int request)
+{
+	Relation	heap = bs->heap;
+	Relation	index = bs->index;
+	bool		isconcurrent = indexInfo->ii_Concurrent;
+	ParallelContext *pcxt;
+	Snapshot	snapshot;
+	HnswBuildShared layout;
+	HnswBuildShared *shared;
+	ParallelTableScanDesc pscan;
+	char	   *graph;
+	Size		estshared,
+				estscan,
+				estgraph;
+	int			nlaunched;
+
+	memset(&layout, 0, sizeof(layout));
+	layout.info = bs->info;
+	layout.capacity = SharedCapacity(heap, &bs->info);
+	layout.upper_capacity = layout.capacity * 2 / (bs->info.m - 1) + 1024;
+	estgraph = LayoutGraph(&layout);
+
+	EnterParallelMode();
+	pcxt = CreateParallelContext("genai", "HnswParallelBuildMain", request);
+
+	/* as nbtree: any tuple for a plain build, an MVCC snapshot for CIC */
+	if (!isconcurrent)
+		snapshot = SnapshotAny;
+	else
+		snapshot = RegisterSnapshot(GetTransactionSnapshot());
+
+	estshared = MAXALIGN(sizeof(HnswBuildShared));
+	estscan = table_parallelscan_estimate(heap, snapshot);
+	shm_toc_estimate_chunk(&pcxt->estimator, estshared);
+	shm_toc_estimate_chunk(&pcxt->estimator, estscan);
+	shm_toc_estimate_chunk(&pcxt->estimator, estgraph);
+	shm_toc_estimate_keys(&pcxt->estimator, 3);
+	InitializeParallelDSM(pcxt);
+	if (pcxt->seg == NULL)
+	{
+		if (IsMVCCSnapshot(snapshot))
+			UnregisterSnapshot(snapshot);
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+		return false;
+	}
+
+	shared = (HnswBuildShared *) shm_toc_allocate(pcxt->toc, estshared);
+	memcpy(shared, &layout, sizeof(HnswBuildShared));
+	shared->heaprelid = RelationGetRelid(heap);
+	shared->indexrelid = RelationGetRelid(index);
+	shared->isconcurrent = isconcurrent;
+	shared->tranche_id = LWLockNewTrancheId();
+	SharedFileSetInit(&shared->fileset, pcxt->seg);
+	pg_atomic_init_u64(&shared->nclaimed, 0);
+	pg_atomic_init_u64(&shared->nupper, 0);
+	pg_atomic_init_u64(&shared->ndone, 0);
+	pg_atomic_init_u32(&shared->full, 0);
+	LWLockInitialize(&shared->entry_lock, shared->tranche_id);
+	shared->entry = -1;
+	shared->entry_level = -1;
+	SpinLockInit(&shared->mutex);
+	shared->reltuples = 0;
+	shared->indtuples = 0;
+	pscan = (ParallelTableScanDesc) shm_toc_allocate(pcxt->toc, estscan);
+	table_parallelscan_initialize(heap, pscan, snapshot);
+	graph = shm_toc_allocate(pcxt->toc, estgraph);
+	shm_toc_insert(pcxt->toc, HNSW_PARALLEL_KEY_SHARED, shared);
+	shm_toc_insert(pcxt->toc, HNSW_PARALLEL_KEY_SCAN, pscan);
+	shm_toc_insert(pcxt->toc, HNSW_PARALLEL_KEY_GRAPH, graph);
+
+	LaunchParallelWorkers(pcxt);
+	nlaunched = pcxt->nworkers_launched;
+	ereport(DEBUG1,
+			(errmsg_internal("hnsw build of \"%s\": %d parallel workers planned, %d launched",
+							 RelationGetRelationName(index), request, nlaunched)));
+
+	/* the leader takes part, then waits for the workers */
+	ParallelScanAndInsert(bs, shared, pscan, graph, heap, index, true);
+	WaitForParallelWorkersToFinish(pcxt);
+
+	bs->n = Min((int64) pg_atomic_read_u64(&shared->nclaimed), shared->capacity);
+	bs->entry = shared->entry;
+	bs->entry_level = shared->entry_level;
+	bs->reltuples = shared->reltuples;
+	bs->indtuples = shared->indtuples;
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE,
+								 (int64) pg_atomic_read_u64(&shared->ndone));
+
+	if (pg_atomic_read_u32(&shared->full))
+		ereport(NOTICE,
+				(errmsg("hnsw graph no longer fits into maintenance_work_mem after %lld tuples",
+						(long long) bs->n),
+				 errdetail("Building will take significantly more time."),
+				 errhint("Increase maintenance_work_mem to speed up builds.")));
+	FixReachability(bs);
+	WriteGraph(bs);
+	if (pg_atomic_read_u32(&shared->full))
+		InsertSpilled(bs, nlaunched + 1);
+
+	if (IsMVCCSnapshot(snapshot))
+		UnregisterSnapshot(snapshot);
+	DestroyParallelContext(pcxt);
+	ExitParallelMode();
+	return true;
+}
+
+/* entry point of a parallel build worker (CreateParallelContext names it) */
+void
+HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc)
+{
+	HnswBuildShared *shared = shm_toc_lookup(toc, HNSW_PARALLEL_KEY_SHARED, false);
+	ParallelTableScanDesc pscan = shm_toc_lookup(toc, HNSW_PARALLEL_KEY_SCAN, false);
+	char	   *graph = shm_toc_lookup(toc, HNSW_PARALLEL_KEY_GRAPH, false);
+	LOCKMODE	heaplock;
+	LOCKMODE	indexlock;
+	Relation	heap;
+	Relation	index;
+	HnswBuildState bs;
+
+	/* the leader's lock modes (index_build, index_concurrently_build) */
+	if (!shared->isconcurrent)
+	{
+		heaplock = ShareLock;
+		indexlock = AccessExclusiveLock;
+	}
+	else
+	{
+		heaplock = ShareUpdateExclusiveLock;
+		indexlock = RowExclusiveLock;
+	}
+	heap = table_open(shared->heaprelid, heaplock);
+	index = index_open(shared->indexrelid, indexlock);
+	SharedFileSetAttach(&shared->fileset, seg);
+
+	memset(&bs, 0, sizeof(bs));
+	ParallelScanAndInsert(&bs, shared, pscan, graph, heap, index, false);
+
+	index_close(index, indexlock);
+	table_close(heap, heaplock);
 }
 
 static int
@@ -760,7 +1453,7 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 {
 	IndexBuildResult *result;
 	HnswBuildState bs;
-	Size		mem = (Size) maintenance_work_mem * 1024;
+	int			nworkers;
 
 	if (RelationGetNumberOfBlocks(index) != 0)
 		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
@@ -769,32 +1462,19 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	bs.heap = heap;
 	bs.index = index;
 	InitBuildInfo(index, &bs.info);
-	bs.entry = -1;
-	bs.epoch = 0;
-	pg_prng_seed(&bs.prng, UINT64CONST(0x484E5357));
-	bs.capacity = Max((int64) (mem / NodeBytes(&bs.info)), 1);
-	bs.graphctx = AllocSetContextCreate(CurrentMemoryContext, "hnsw build graph",
-										ALLOCSET_DEFAULT_SIZES);
-	bs.tmpctx = AllocSetContextCreate(CurrentMemoryContext, "hnsw build temporary context",
-									  ALLOCSET_DEFAULT_SIZES);
-	HnswHeapInit(&bs.candidates, bs.info.ef_construction * 4, false);
-	HnswHeapInit(&bs.results, bs.info.ef_construction + 1, true);
-	bs.scratch = palloc(sizeof(float) * bs.info.dims);
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PROGRESS_HNSW_PHASE_LOAD);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL,
 								 (int64) Max(heap->rd_rel->reltuples, 0));
-	bs.reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
-										  BuildCallback, &bs, NULL);
 
-	if (!bs.spilled)
-	{
-		FixReachability(&bs);
-		WriteGraph(&bs);
-	}
-	if (bs.graphctx)
-		MemoryContextDelete(bs.graphctx);
-	MemoryContextDelete(bs.tmpctx);
+	/*
+	 * PG15's index_build plans workers only for btree, so ask the planner
+	 * here: 0 unless max_parallel_maintenance_workers, the table's size or
+	 * parallel_workers, and parallel safety allow.
+	 */
+	nworkers = plan_create_index_workers(RelationGetRelid(heap), RelationGetRelid(index));
+	if (nworkers == 0 || !ParallelBuild(&bs, indexInfo, nworkers))
+		SerialBuild(&bs, indexInfo);
 
 	result = palloc(sizeof(IndexBuildResult));
 	result->heap_tuples = bs.reltuples;

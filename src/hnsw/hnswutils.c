@@ -639,6 +639,7 @@ HnswSearchGreedy(HnswSearch *search, int level)
 {
 	const HnswInfo *info = search->info;
 	HnswCandidate cur;
+	uint32		start;
 	bool		changed = true;
 	double		dists[HNSW_MAX_M * 2];
 	uint8		flags[HNSW_MAX_M * 2];
@@ -646,6 +647,7 @@ HnswSearchGreedy(HnswSearch *search, int level)
 	if (search->candidates.count == 0)
 		return;
 	cur = *HnswHeapTop(&search->candidates);
+	start = cur.nid;
 	while (changed)
 	{
 		int			n;
@@ -668,7 +670,19 @@ HnswSearchGreedy(HnswSearch *search, int level)
 	search->results.count = 0;
 	HnswHeapPush(&search->candidates, cur.distance, cur.nid);
 	HnswHeapPush(&search->results, cur.distance, cur.nid);
-	HnswVisitedTestAndSet(&search->visited, cur.nid);
+
+	/*
+	 * Only the node the next level starts from counts as visited: the one
+	 * this level started from (marked by the level above) must stay
+	 * findable, or a node that was the end of an upper level's descent
+	 * could never be a result at level 0.
+	 */
+	if (cur.nid != start)
+	{
+		if (start / 64 < search->visited.nwords)
+			search->visited.words[start / 64] &= ~(UINT64CONST(1) << (start % 64));
+		HnswVisitedTestAndSet(&search->visited, cur.nid);
+	}
 }
 
 /*
