@@ -169,7 +169,16 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 		double		budget = Max(Min((double) hnsw_max_scan_tuples, ntuples / 8),
 								 (double) hnsw_ef_search * 2 * m);
 		double		graph = nodes * (node_cost + cpu_operator_cost);
-		double		sweep = budget * (node_cost + cpu_operator_cost) +
+		double		sweep;
+
+		/*
+		 * The scan gives up on the graph at an eighth of the budget when
+		 * the matches met so far project to fewer than 4 * ef_search by
+		 * the budget (HnswSearchLayer), i.e. when s * budget < 4 * ef.
+		 */
+		if (s * budget < 4.0 * hnsw_ef_search)
+			budget /= 8;
+		sweep = budget * (node_cost + cpu_operator_cost) +
 			npages * spc_seq_page_cost + ntuples * cpu_operator_cost +
 			ntuples * s * dist_cost;
 

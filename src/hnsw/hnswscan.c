@@ -10,9 +10,11 @@
  * goes on as a best-first search from everything it has seen, with the
  * first search's kind of stopping rule: it returns the nearest found row
  * once the 2 * hnsw.ef_search nearest unreturned rows are all nearer than
- * every unexpanded candidate (a window of rows, not one, so a near row
- * that is reached only through a farther one is usually found before the
- * farther row is returned).  After
+ * every unexpanded candidate, and that candidate is farther than the row
+ * by a margin that grows with the depth of the scan (a window of rows and
+ * a margin, so a near row that is reached only through a farther one is
+ * usually found before the farther row is returned).  The first half of
+ * the first batch is returned directly, the rest joins the stream.  After
  * hnsw.max_scan_tuples distances, it finishes exactly: it reads every node
  * it has not returned yet, sorts them, and returns them.  So a scan never
  * stops while unreturned index entries exist.
@@ -82,6 +84,9 @@ typedef struct HnswScanOpaqueData
 	double		last;			/* distance of the last row returned */
 	bool		any_returned;
 	int64		budget_start;	/* ndistances when streaming began */
+	double		first_dist;		/* distance of the first row returned */
+	int			first_left;		/* rows of the first batch still to return
+								 * before the stream takes over */
 	HnswKeyFilter filter;		/* quals on filter-key columns */
 } HnswScanOpaqueData;
 
@@ -96,6 +101,40 @@ static inline int
 StreamWindow(void)
 {
 	return 2 * hnsw_ef_search;
+}
+
+/*
+ * The stream's margin: it returns its nearest unreturned row x only once
+ * every unexpanded candidate is farther than
+ * d(x) + STREAM_MARGIN * (d(x) - d(first row returned)).
+ *
+ * A row whose every in-link comes from nodes well beyond it is found only
+ * when the search reaches those nodes; if a farther row was returned
+ * before that, strict order must hold the row back to the end, and under
+ * a selective filter it is lost to the LIMIT.  The margin makes the
+ * search run ahead of what it returns by a distance that grows with how
+ * deep the scan has gone: nothing for the first rows (an unfiltered
+ * LIMIT k), more the more rows a filter rejects.  It is a difference of
+ * distances, so it means the same under every metric (inner-product
+ * distances are negative).  On gmm-100k-128 with ef_search 40
+ * (src/hnsw/README), recall@10 of a 1% / 10% tenant went from 0.941 /
+ * 0.973 to 0.973 / 0.983 at 0.1 (0.955 / 0.979 at 0.05, 0.996 / 0.989
+ * at 0.2), for about 1.4x the CPU on the 1% tenant.
+ */
+#define STREAM_MARGIN 0.1
+
+/* The window's nearest distance (a max-heap of at most 2 * ef_search) */
+static double
+WindowMin(const HnswHeap *w)
+{
+	double		m = w->items[0].distance;
+
+	for (int i = 1; i < w->count; i++)
+	{
+		if (w->items[i].distance < m)
+			m = w->items[i].distance;
+	}
+	return m;
 }
 
 IndexScanDesc
@@ -314,6 +353,12 @@ StartScan(IndexScanDesc scan)
 	for (int i = 0; i < so->search.results.count; i++)
 		HnswHeapPush(&so->ready, so->search.results.items[i].distance,
 					 so->search.results.items[i].nid);
+	/*
+	 * The nearer half of the batch is returned as is (an unfiltered LIMIT k
+	 * with k <= ef_search / 2 needs nothing else); the rest joins the
+	 * stream, whose margin keeps later finds in order.
+	 */
+	so->first_left = (so->ready.count + 1) / 2;
 	so->search.results.count = 0;
 }
 
@@ -387,6 +432,12 @@ StartStream(IndexScanDesc scan)
 
 	so->phase = SCAN_STREAM;
 	so->budget_start = so->search.ndistances;
+	while (so->ready.count > 0)
+	{
+		HnswCandidate c = HnswHeapPop(&so->ready);
+
+		StreamFound(so, c.distance, c.nid);
+	}
 	for (int i = 0; i < d->count; i++)
 	{
 		StreamFound(so, d->items[i].distance, d->items[i].nid);
@@ -431,6 +482,16 @@ StreamStep(IndexScanDesc scan)
 	return true;
 }
 
+/* Has the search run far enough ahead of the window's nearest row? */
+static bool
+StreamMarginMet(HnswScanOpaque so)
+{
+	double		x = WindowMin(&so->window);
+	double		margin = so->any_returned ? STREAM_MARGIN * (x - so->first_dist) : 0;
+
+	return x + Max(margin, 0) <= HnswHeapTop(&so->search.candidates)->distance;
+}
+
 bool
 hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 {
@@ -459,8 +520,11 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 		switch (so->phase)
 		{
 			case SCAN_FIRST:
-				if (so->ready.count > 0)
+				if (so->ready.count > 0 && (so->first_left > 0 || hnsw_iterative_scan == HNSW_ITERATIVE_SCAN_OFF))
+				{
+					so->first_left--;
 					src = &so->ready;
+				}
 				else if (hnsw_iterative_scan == HNSW_ITERATIVE_SCAN_OFF)
 					so->phase = SCAN_DONE;
 				else
@@ -476,7 +540,8 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 						 (so->search.candidates.count == 0 ||
 						  (so->window.count >= StreamWindow() &&
 						   HnswHeapTop(&so->window)->distance <=
-						   HnswHeapTop(&so->search.candidates)->distance)))
+						   HnswHeapTop(&so->search.candidates)->distance &&
+						   StreamMarginMet(so))))
 					src = &so->window;
 				else if (!StreamStep(scan))
 				{
@@ -529,6 +594,8 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 		}
 		if (so->phase != SCAN_LATE && d > so->last)
 			so->last = d;
+		if (!so->any_returned)
+			so->first_dist = d;
 		so->any_returned = true;
 
 		scan->xs_heaptid = tid;
