@@ -133,6 +133,10 @@ extern bool UsageActive(void);
 extern int64 UsageReserve(Provider prov, int64 estimate);
 extern bool UsageFinish(Provider prov, const ProviderUsage *u, int64 reserved,
 						const char *outcome);
+typedef int (*UsageQueueFlush) (Oid dboid);
+typedef bool (*UsageQueuePending) (Oid dboid);
+extern void UsageAddQueue(UsageQueueFlush flush, UsageQueuePending pending);
+extern void UsageWakeWorker(void);
 
 /*
  * HttpPost under the provider's max_concurrency and requests_per_minute

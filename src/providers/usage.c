@@ -152,6 +152,9 @@ typedef struct UsageShared
 
 static UsageShared *usage = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
+/* another queue the worker drains (the rag audit trail), see UsageAddQueue */
+static UsageQueueFlush extra_flush = NULL;
+static UsageQueuePending extra_pending = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 int			genai_token_budget = 0;
@@ -307,6 +310,31 @@ static void
 CopyName(char *dst, size_t size, const char *src)
 {
 	strlcpy(dst, src ? src : "", size);
+}
+
+/*
+ * Lets another subsystem's shared-memory queue be drained by this worker
+ * (one writer for the ledger and the rag audit trail).  flush(dboid) runs
+ * in the worker outside any transaction and returns the rows it wrote (the
+ * worker calls again at once when that is 256 or more); pending(dboid) is
+ * asked with the usage lock held before the worker exits, and must take
+ * only locks of its own.  Call from _PG_init.
+ */
+void
+UsageAddQueue(UsageQueueFlush flush, UsageQueuePending pending)
+{
+	extra_flush = flush;
+	extra_pending = pending;
+}
+
+static void EnsureWorker(void);
+
+/* Starts the database's worker if needed, after a row was queued elsewhere. */
+void
+UsageWakeWorker(void)
+{
+	if (usage != NULL && !RecoveryInProgress())
+		EnsureWorker();
 }
 
 /* Starts the database's worker unless it runs or was just asked for. */
@@ -724,6 +752,8 @@ UsageWorkerMayExit(void)
 	for (int i = 0; i < USAGE_QUEUE_SIZE && !pending; i++)
 		if (usage->rows[i].state != SLOT_FREE && usage->rows[i].dboid == worker_dboid)
 			pending = true;
+	if (!pending && extra_pending != NULL && extra_pending(worker_dboid))
+		pending = true;
 	if (!pending)
 	{
 		for (int i = 0; i < USAGE_MAX_WORKERS; i++)
@@ -780,15 +810,16 @@ genai_usage_worker_main(Datum arg)
 	for (;;)
 	{
 		int			n = UsageFlush();
+		int			extra = extra_flush ? extra_flush(worker_dboid) : 0;
 
-		if (n > 0)
+		if (n > 0 || extra > 0)
 			idle_ms = 0;
 		else if (ShutdownRequestPending || idle_ms >= USAGE_WORKER_IDLE_EXIT_MS)
 		{
 			if (UsageWorkerMayExit())
 				break;
 		}
-		if (n == USAGE_FLUSH_BATCH)
+		if (n == USAGE_FLUSH_BATCH || extra >= USAGE_FLUSH_BATCH)
 			continue;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 USAGE_WORKER_NAP_MS, PG_WAIT_EXTENSION);

@@ -34,6 +34,14 @@ extern bool rag_audit_enabled;
 extern bool rag_audit_questions;
 extern int	rag_audit_retention_days;
 extern bool rag_embedding_cache_enabled;
+extern int	rag_audit_write;
+
+/* genai.rag_audit_write */
+typedef enum RagAuditWriteMode
+{
+	RAG_AUDIT_WRITE_QUEUED,		/* shared-memory queue, when preloaded */
+	RAG_AUDIT_WRITE_TRANSACTIONAL	/* in the caller's transaction */
+} RagAuditWriteMode;
 
 /* The extension's schema and owner, looked up per call (it may be re-created). */
 typedef struct RagExtension
@@ -131,8 +139,17 @@ typedef struct RagAuditEntry
 	const char *question;
 } RagAuditEntry;
 
+/* purge expired audit rows once every this many writes */
+#define RAG_AUDIT_PURGE_EVERY	1000
+
 extern void RagAuditCheckWritable(const char *call);
 extern void RagAuditWrite(RagExtension *ext, RagAuditEntry *e);
+extern int	RagAuditPurgeExpired(RagExtension *ext);
+
+/* the queued audit write, with preload (ragauditq.c) */
+extern void RagAuditQueueInit(void);
+extern bool RagAuditQueued(void);
+extern bool RagAuditEnqueue(const char *json, int len);
 
 /* run a statement as the extension's owner (ragaudit.c) */
 extern int	RagExecuteAsOwner(RagExtension *ext, const char *sql, int nargs,

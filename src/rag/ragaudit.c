@@ -13,10 +13,14 @@
  * schema-qualified, so nothing the caller set up (search_path, SET ROLE) can
  * redirect them.
  *
- * Without shared_preload_libraries the row belongs to the caller's
- * transaction: a ROLLBACK removes it together with everything else the
- * transaction did (see README, "What is not done").  When the row cannot be
- * written (read-only transaction, hot standby) the call fails: auditing
+ * With shared_preload_libraries the row is queued in shared memory and
+ * written by the usage ledger's background worker (ragauditq.c): it
+ * survives the caller's ROLLBACK, and the caller's transaction stays
+ * read-only.  Without preload, or with genai.rag_audit_write =
+ * transactional, the row belongs to the caller's transaction: a ROLLBACK
+ * removes it together with everything else the transaction did (README,
+ * "The audit trail").  When the row cannot be written (read-only
+ * transaction without the queue, hot standby) the call fails: auditing
  * fails closed.
  *
  * IDENTIFICATION
@@ -35,15 +39,14 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/fmgroids.h"
+#include "utils/json.h"
+#include "utils/timestamp.h"
 #include "utils/lsyscache.h"
 
 #include "providers/providers.h"
 #include "rag.h"
 
 PG_FUNCTION_INFO_V1(rag_audit_purge);
-
-/* purge expired audit rows once every this many writes in a backend */
-#define RAG_AUDIT_PURGE_EVERY	1000
 
 static int	writes_since_purge = 0;
 
@@ -102,8 +105,8 @@ RagExecutePlanAsOwner(RagExtension *ext, SPIPlanPtr plan, Datum *values,
 	return ret;
 }
 
-static int
-purge_expired(RagExtension *ext)
+int
+RagAuditPurgeExpired(RagExtension *ext)
 {
 	StringInfoData sql;
 	Oid			argtypes[1] = {INT4OID};
@@ -134,6 +137,12 @@ RagAuditCheckWritable(const char *call)
 {
 	if (!rag_audit_enabled)
 		return;
+	/*
+	 * A queued row needs no write by the caller, so read-only transactions
+	 * are fine; if the queue turns out to be full, RagAuditWrite fails then.
+	 */
+	if (RagAuditQueued())
+		return;
 	if (RecoveryInProgress() || XactReadOnly)
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
@@ -142,12 +151,31 @@ RagAuditCheckWritable(const char *call)
 				 errhint("Run it in a read-write transaction on the primary.")));
 }
 
+/* The row as a JSON object of column name -> text value (or null). */
+static void
+audit_row_json(StringInfo buf, int n, const char *const *cols, const char *const *values)
+{
+	appendStringInfoChar(buf, '{');
+	for (int i = 0; i < n; i++)
+	{
+		if (i)
+			appendStringInfoChar(buf, ',');
+		escape_json(buf, cols[i]);
+		appendStringInfoChar(buf, ':');
+		RagAppendJsonStringOrNull(buf, values[i]);
+	}
+	appendStringInfoChar(buf, '}');
+}
+
 /*
  * Write one audit row for the current user.  Called after the work is done
  * and before any result leaves the function, so an error here means the
- * caller gets nothing.  The row goes through the writer the usage ledger
+ * caller gets nothing.  With preload (and genai.rag_audit_write = queued)
+ * the row is queued in shared memory for the usage ledger's worker
+ * (ragauditq.c); otherwise it goes through the writer the usage ledger
  * uses (GenaiInsertAsOwner, src/providers/ledger.c): one INSERT as the
- * extension's owner, values passed as one json parameter.
+ * extension's owner in the caller's transaction, values passed as one
+ * json parameter.
  */
 void
 RagAuditWrite(RagExtension *ext, RagAuditEntry *e)
@@ -155,7 +183,7 @@ RagAuditWrite(RagExtension *ext, RagAuditEntry *e)
 	static const char *const cols[] = {
 		"roleid", "role_name", "call", "source", "source_name", "retrieved_ids",
 		"provider", "model", "prompt_tokens", "completion_tokens", "latency_ms",
-		"status", "question"
+		"status", "question", "at"
 	};
 	const char *values[lengthof(cols)];
 	Oid			userid = GetUserId();
@@ -189,13 +217,32 @@ RagAuditWrite(RagExtension *ext, RagAuditEntry *e)
 	values[11] = e->status;
 	/* question text only when a superuser turned it on */
 	values[12] = (rag_audit_questions && e->question) ? e->question : NULL;
+	/* what the column's default, now(), gives in the caller's transaction */
+	values[13] = timestamptz_to_str(GetCurrentTransactionStartTimestamp());
+
+	if (RagAuditQueued())
+	{
+		StringInfoData json;
+
+		initStringInfo(&json);
+		audit_row_json(&json, lengthof(cols), cols, values);
+		if (RagAuditEnqueue(json.data, json.len))
+			return;
+		/* too long for a slot, or the queue is full: write it ourselves */
+		if (XactReadOnly)
+			ereport(ERROR,
+					(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+					 errmsg("cannot run %s() in a read-only transaction", e->call),
+					 errdetail("Its audit row could not be queued and must be written in this transaction."),
+					 errhint("Run it in a read-write transaction.")));
+	}
 
 	GenaiInsertAsOwner("rag_audit", lengthof(cols), cols, values);
 
 	if (++writes_since_purge >= RAG_AUDIT_PURGE_EVERY)
 	{
 		writes_since_purge = 0;
-		purge_expired(ext);
+		RagAuditPurgeExpired(ext);
 	}
 }
 
@@ -211,7 +258,7 @@ rag_audit_purge(PG_FUNCTION_ARGS)
 
 	RagGetExtension(&ext);
 	SPI_connect();
-	n = purge_expired(&ext);
+	n = RagAuditPurgeExpired(&ext);
 	SPI_finish();
 	PG_RETURN_INT64(n);
 }

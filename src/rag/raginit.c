@@ -14,6 +14,7 @@
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "genai.h"
@@ -23,6 +24,13 @@ bool		rag_audit_enabled = true;
 bool		rag_audit_questions = false;
 int			rag_audit_retention_days = 90;
 bool		rag_embedding_cache_enabled = true;
+int			rag_audit_write = RAG_AUDIT_WRITE_QUEUED;
+
+static const struct config_enum_entry audit_write_options[] = {
+	{"queued", RAG_AUDIT_WRITE_QUEUED, false},
+	{"transactional", RAG_AUDIT_WRITE_TRANSACTIONAL, false},
+	{NULL, 0, false}
+};
 
 void
 RagInit(void)
@@ -53,6 +61,18 @@ RagInit(void)
 							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
+	DefineCustomEnumVariable("genai.rag_audit_write",
+							 "Sets how audit rows are written.",
+							 "\"queued\" (with shared_preload_libraries = 'genai') hands them to a background worker: "
+							 "they survive ROLLBACK and cost the caller no write, but the last fraction of a second "
+							 "of rows is lost if the server crashes.  \"transactional\" writes them in the caller's "
+							 "transaction (always the case without preload).",
+							 &rag_audit_write,
+							 RAG_AUDIT_WRITE_QUEUED,
+							 audit_write_options,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 	DefineCustomBoolVariable("genai.rag_embedding_cache",
 							 "Caches question embeddings per role.",
 							 "The cache is keyed by the calling role, provider, model, dimensions and the text's SHA-256.",
@@ -61,4 +81,6 @@ RagInit(void)
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
+	if (process_shared_preload_libraries_in_progress)
+		RagAuditQueueInit();
 }
