@@ -67,9 +67,12 @@ CREATE INDEX ON hnsw_nodim USING hnsw ((v::vector(2)) vector_l2_ops);
 -- multicolumn and unsupported type
 CREATE INDEX ON hnsw_small USING hnsw (v vector_l2_ops, id);
 CREATE INDEX ON hnsw_small USING hnsw (id);
--- too many dimensions for a page
+-- too many dimensions for an fp32 page; auto then stores fp16
+-- (sql/hnsw_storage.sql tests the storage kinds)
 CREATE TABLE hnsw_wide (v vector(2100));
-CREATE INDEX ON hnsw_wide USING hnsw (v vector_l2_ops);
+CREATE INDEX ON hnsw_wide USING hnsw (v vector_l2_ops) WITH (storage = fp32);
+CREATE INDEX hnsw_wide_v ON hnsw_wide USING hnsw (v vector_l2_ops);
+SELECT hnsw_storage('hnsw_wide_v');
 -- opclasses validate
 SELECT opcname, amvalidate(oid) FROM pg_opclass
  WHERE opcmethod = (SELECT oid FROM pg_am WHERE amname = 'hnsw') ORDER BY 1;

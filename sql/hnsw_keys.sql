@@ -181,8 +181,8 @@ CREATE INDEX ON hk_docs USING hnsw (v vector_l2_ops, tenant, t8, t2, day, flag);
 CREATE INDEX ON hk_docs USING hnsw (v vector_l2_ops, v vector_l2_ops);
 CREATE INDEX ON hk_docs USING hnsw (v vector_l2_ops, (id::float8));
 CREATE TABLE hk_wide (v vector(2020), k int);
-CREATE INDEX ON hk_wide USING hnsw (v vector_l2_ops);
-CREATE INDEX ON hk_wide USING hnsw (v vector_l2_ops, k, k, k, k);
+CREATE INDEX ON hk_wide USING hnsw (v vector_l2_ops) WITH (storage = fp32);
+CREATE INDEX ON hk_wide USING hnsw (v vector_l2_ops, k, k, k, k) WITH (storage = fp32);
 
 DROP TABLE hk_docs, hk_wide;
 DROP FUNCTION hk_compare;

@@ -50,6 +50,7 @@ hnswoptions(Datum reloptions, bool validate)
 	static const relopt_parse_elt tab[] = {
 		{"m", RELOPT_TYPE_INT, offsetof(HnswOptions, m)},
 		{"ef_construction", RELOPT_TYPE_INT, offsetof(HnswOptions, efConstruction)},
+		{"storage", RELOPT_TYPE_ENUM, offsetof(HnswOptions, storage)},
 	};
 	extern relopt_kind hnsw_relopt_kind;
 	HnswOptions *opts;
@@ -78,6 +79,15 @@ HnswGetEfConstruction(Relation index)
 	HnswOptions *opts = (HnswOptions *) index->rd_options;
 
 	return opts ? opts->efConstruction : HNSW_DEFAULT_EF_CONSTRUCTION;
+}
+
+/* The storage reloption; auto is resolved by the build (HnswChooseStorage) */
+HnswStorage
+HnswGetStorage(Relation index)
+{
+	HnswOptions *opts = (HnswOptions *) index->rd_options;
+
+	return opts ? (HnswStorage) opts->storage : HNSW_STORAGE_AUTO;
 }
 
 /*

@@ -75,11 +75,38 @@ typedef enum HnswMetric
 	HNSW_METRIC_L1 = 4
 } HnswMetric;
 
-/* How vectors are stored in the node slots */
+/*
+ * How vectors are stored in the node slots (hnswstorage.c).  The reloption
+ * value 0 (auto) is resolved at build time; the metapage records the kind.
+ */
 typedef enum HnswStorage
 {
-	HNSW_STORAGE_FP32 = 1
+	HNSW_STORAGE_AUTO = 0,		/* reloption only */
+	HNSW_STORAGE_FP32 = 1,		/* float4, exact */
+	HNSW_STORAGE_FP16 = 2,		/* IEEE half + error norms */
+	HNSW_STORAGE_SQ8 = 3		/* per-vector affine 8-bit codes + error norms */
 } HnswStorage;
+
+/*
+ * Compressed kinds start the stored vector with this header: the error of
+ * the stored approximation x~ of x, ||x - x~|| (L2) and |x - x~|_1 (L1),
+ * and ||x||, each rounded up to a float; sq8 adds its affine map (x~[i] =
+ * lo + code[i] * scale).  The codes follow.  With them a scan turns the
+ * distance to x~ into a lower bound of the distance to x (see README).
+ */
+typedef struct HnswCodeHeader
+{
+	float		err2;
+	float		err1;
+	float		norm;
+} HnswCodeHeader;
+
+typedef struct HnswSq8Header
+{
+	HnswCodeHeader h;
+	float		lo;
+	float		scale;
+} HnswSq8Header;
 
 typedef struct HnswPageOpaqueData
 {
@@ -219,6 +246,7 @@ typedef struct HnswOptions
 	int32		vl_len_;		/* varlena header (do not touch directly!) */
 	int			m;
 	int			efConstruction;
+	int			storage;		/* HnswStorage, AUTO by default */
 } HnswOptions;
 
 /* Settings */
@@ -271,6 +299,11 @@ typedef struct HnswSearch
 	uint32	   *links;			/* scratch: neighbour list being expanded */
 	uint32	   *pending;		/* scratch: unvisited neighbours */
 	HnswHeap   *discarded;		/* if set, gets live nodes dropped from results */
+	bool		bound;			/* compressed storage: score nodes by a lower
+								 * bound of the exact distance (scans), not
+								 * by the distance to the stored vector */
+	double		qnorm;			/* ||query||, for the bounds */
+	float	   *decoded;		/* scratch: a decoded stored vector */
 	bool		skip_deleted;	/* deleted nodes may be traversed, not kept */
 	int64		ndistances;		/* distances computed, for statistics */
 	/* filter keys: nodes failing match() route but are not results */
@@ -301,6 +334,7 @@ typedef struct HnswKeyFilter
 extern bytea *hnswoptions(Datum reloptions, bool validate);
 extern int	HnswGetM(Relation index);
 extern int	HnswGetEfConstruction(Relation index);
+extern HnswStorage HnswGetStorage(Relation index);
 
 /* hnswfilter.c */
 extern bool HnswIsKeyType(Oid type);
@@ -323,6 +357,7 @@ extern void hnswcostestimate(struct PlannerInfo *root, struct IndexPath *path, d
 extern const HnswInfo *HnswGetInfo(Relation index);
 extern void HnswInfoInit(HnswInfo *info, int dims, HnswMetric metric,
 						 HnswStorage storage, int m, int ef_construction);
+extern HnswStorage HnswChooseStorage(HnswStorage requested, int dims, int m, int nkeys);
 extern HnswMetric HnswMetricFromOpclass(Relation index);
 extern void HnswReadMeta(Relation index, HnswMetaPageData *meta);
 extern void HnswInitPage(Page page, uint16 type, const HnswInfo *info);
@@ -330,9 +365,7 @@ extern void HnswInitMetaPage(Page page, const HnswInfo *info);
 extern bool HnswPrepareVector(const HnswInfo *info, Datum value, float *out);
 extern double HnswDistance(const HnswInfo *info, const float *a, const float *b);
 extern double HnswOrderValue(const HnswInfo *info, double distance);
-extern void HnswStoreVector(const HnswInfo *info, char *dest, const float *src);
-extern void HnswLoadVector(const HnswInfo *info, const char *src, float *dest);
-extern double HnswDistanceToSlot(const HnswInfo *info, const float *q, const HnswSlotHeader *slot);
+extern double HnswSlotDistance(const HnswSearch *search, const HnswSlotHeader *slot);
 extern int	HnswRandomLevel(int m, pg_prng_state *state);
 extern int	HnswLayerCapacity(const HnswInfo *info, int level);
 
@@ -357,6 +390,14 @@ extern int	HnswReadLinks(Relation index, const HnswInfo *info, uint32 nid, int l
 extern int	HnswSelectNeighbors(const HnswInfo *info, HnswCandidate *cands, int ncands,
 								int capacity, const float *vectors, uint32 *out,
 								double (*pairdist) (void *arg, int i, int j), void *arg);
+
+/* hnswstorage.c */
+extern const char *HnswStorageName(HnswStorage storage);
+extern int	HnswStorageBytes(HnswStorage storage, int dims);
+extern void HnswStoreVector(const HnswInfo *info, char *dest, const float *src);
+extern void HnswLoadVector(const HnswInfo *info, const char *src, float *dest);
+extern double HnswLowerBound(const HnswInfo *info, const float *q, double qnorm,
+							 const char *stored, float *scratch);
 
 /* hnswinsert.c */
 extern bool hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,

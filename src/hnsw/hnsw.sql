@@ -33,6 +33,11 @@ CREATE OPERATOR CLASS vector_l1_ops
 CREATE FUNCTION hnsw_check(index regclass) RETURNS SETOF text
 	AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
 
+-- How an index stores its vectors (fp32, fp16 or sq8), as chosen at build
+-- time from the storage option (auto picks by what fits a page).
+CREATE FUNCTION hnsw_storage(index regclass) RETURNS text
+	AS 'MODULE_PATHNAME' LANGUAGE C STRICT STABLE;
+
 -- Filter keys (src/hnsw/hnswfilter.c): columns after the vector, e.g.
 -- USING hnsw (embedding vector_cosine_ops, tenant_id), whose quals
 -- (WHERE tenant_id = 5, or a row-level security policy on tenant_id) the

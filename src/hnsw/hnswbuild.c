@@ -1438,9 +1438,12 @@ static void
 InitBuildInfo(Relation index, HnswInfo *info)
 {
 	int			nkeys = HnswCheckColumns(index);
+	int			dims = IndexDimensions(index);
+	HnswStorage storage = HnswChooseStorage(HnswGetStorage(index), dims,
+											HnswGetM(index), nkeys);
 
-	HnswInfoInit(info, IndexDimensions(index), HnswMetricFromOpclass(index),
-				 HNSW_STORAGE_FP32, HnswGetM(index), HnswGetEfConstruction(index));
+	HnswInfoInit(info, dims, HnswMetricFromOpclass(index),
+				 storage, HnswGetM(index), HnswGetEfConstruction(index));
 	HnswInfoInitKeys(info, nkeys);
 	if (info->ef_construction < 2 * info->m)
 		ereport(ERROR,

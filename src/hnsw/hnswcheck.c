@@ -24,6 +24,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/heapam.h"
 #include "access/relation.h"
 #include "access/tableam.h"
@@ -289,6 +291,18 @@ hnsw_check(PG_FUNCTION_ARGS)
 						   nodes[n].nid, slot->level, HNSW_MAX_LEVEL);
 				if (slot->level > 0 && !ItemPointerIsValid(&slot->uppertid))
 					Report(&cs, "node %u: level %d but no upper tuple", nodes[n].nid, slot->level);
+				if (cs.info->storage != HNSW_STORAGE_FP32)
+				{
+					HnswCodeHeader h;
+
+					/* the error norms the scan's lower bounds rely on */
+					memcpy(&h, HnswSlotVector(cs.info, slot), sizeof(h));
+					if (!(h.err2 >= 0 && h.err1 >= 0 && h.norm >= 0) ||
+						isinf(h.err2) || isinf(h.err1) || isinf(h.norm) ||
+						h.err2 > h.err1 + h.err1 * 1e-6f)
+						Report(&cs, "node %u: bad stored error norms (%g, %g, %g)",
+							   nodes[n].nid, h.err2, h.err1, h.norm);
+				}
 				n++;
 			}
 			if (used != HnswPageGetOpaque(page)->nused)

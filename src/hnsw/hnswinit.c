@@ -25,6 +25,14 @@ int			hnsw_ef_search = HNSW_DEFAULT_EF_SEARCH;
 int			hnsw_iterative_scan = HNSW_ITERATIVE_SCAN_STRICT;
 int			hnsw_max_scan_tuples = 20000;
 
+static relopt_enum_elt_def storage_options[] = {
+	{"auto", HNSW_STORAGE_AUTO},
+	{"fp32", HNSW_STORAGE_FP32},
+	{"fp16", HNSW_STORAGE_FP16},
+	{"sq8", HNSW_STORAGE_SQ8},
+	{NULL}
+};
+
 static const struct config_enum_entry iterative_scan_options[] = {
 	{"off", HNSW_ITERATIVE_SCAN_OFF, false},
 	{"relaxed_order", HNSW_ITERATIVE_SCAN_RELAXED, false},
@@ -41,6 +49,10 @@ HnswInit(void)
 	add_int_reloption(hnsw_relopt_kind, "ef_construction", "Size of the dynamic candidate list for construction",
 					  HNSW_DEFAULT_EF_CONSTRUCTION, HNSW_MIN_EF_CONSTRUCTION,
 					  HNSW_MAX_EF_CONSTRUCTION, AccessExclusiveLock);
+	add_enum_reloption(hnsw_relopt_kind, "storage", "How vectors are stored in the index",
+					   storage_options, HNSW_STORAGE_AUTO,
+					   "Valid values are \"auto\", \"fp32\", \"fp16\" and \"sq8\".",
+					   AccessExclusiveLock);
 
 	DefineCustomIntVariable("hnsw.ef_search",
 							"Sets the size of the dynamic candidate list for search.",

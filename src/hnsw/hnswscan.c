@@ -191,7 +191,7 @@ ReadNodeForReturn(IndexScanDesc scan, uint32 nid, ItemPointer tid, double *dist)
 			 HnswKeyFilterMatch(&so->filter, HnswSlotKeys(info, slot))))
 		{
 			*tid = slot->heaptid;
-			*dist = so->unordered ? 0 : HnswDistanceToSlot(info, so->query, slot);
+			*dist = so->unordered ? 0 : HnswSlotDistance(&so->search, slot);
 			ok = true;
 		}
 	}
@@ -236,7 +236,7 @@ SweepAll(IndexScanDesc scan)
 				/* not returned yet: unmark, it is marked when returned */
 				so->returned.words[nid / 64] &= ~(UINT64CONST(1) << (nid % 64));
 				HnswHeapPush(&so->ready,
-							 so->unordered ? (double) nid : HnswDistanceToSlot(info, so->query, slot),
+							 so->unordered ? (double) nid : HnswSlotDistance(&so->search, slot),
 							 nid);
 			}
 		}
@@ -255,7 +255,7 @@ StartScan(IndexScanDesc scan)
 	so->started = true;
 	so->any_returned = false;
 	so->last = -get_float8_infinity();
-	so->query = palloc(sizeof(float) * info->dims);
+	so->query = palloc0(sizeof(float) * info->dims);
 	so->unordered = false;
 	HnswHeapInit(&so->ready, 64, false);
 	HnswHeapInit(&so->late, 16, false);
@@ -278,6 +278,8 @@ StartScan(IndexScanDesc scan)
 	}
 
 	HnswSearchInit(&so->search, scan->indexRelation, info, so->query);
+	/* compressed storage: order by lower bounds, the executor rechecks */
+	so->search.bound = true;
 	HnswVisitedInit(&so->returned, so->search.visited.nwords * 64);
 
 	HnswKeyFilterInit(scan->indexRelation, scan->keyData, scan->numberOfKeys, &so->filter);
@@ -600,7 +602,7 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 
 		scan->xs_heaptid = tid;
 		scan->xs_recheck = so->filter.recheck;
-		scan->xs_recheckorderby = false;
+		scan->xs_recheckorderby = !so->unordered && so->info->storage != HNSW_STORAGE_FP32;
 		if (scan->numberOfOrderBys > 0)
 		{
 			if (so->unordered)

@@ -50,18 +50,68 @@ HnswInfoInit(HnswInfo *info, int dims, HnswMetric metric, HnswStorage storage,
 	info->key_bytes = 0;
 	info->links_offset = sizeof(HnswSlotHeader);
 	info->vector_offset = info->links_offset + sizeof(uint32) * info->m0;
-	info->vector_bytes = sizeof(float) * dims;
+	info->vector_bytes = HnswStorageBytes(storage, dims);
 	slot = TYPEALIGN(sizeof(uint32), info->vector_offset + info->vector_bytes);
 	if (slot > HNSW_SLOTS_SPACE)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("vector of %d dimensions is too large for an hnsw index with m = %d",
-						dims, m),
+				 errmsg("vector of %d dimensions is too large for an hnsw index with m = %d and storage = %s",
+						dims, m, HnswStorageName(storage)),
 				 errdetail("A node needs %d bytes, but a page holds at most %d.",
 						   slot, (int) HNSW_SLOTS_SPACE),
-				 errhint("Use a smaller m or fewer dimensions.")));
+				 errhint("Use a smaller m, a more compact storage (fp16 or sq8), or fewer dimensions.")));
 	info->slot_size = slot;
 	info->slots_per_page = HNSW_SLOTS_SPACE / slot;
+}
+
+/* Bytes of a node slot with this storage, keys included */
+static int
+SlotBytes(HnswStorage storage, int dims, int m, int nkeys)
+{
+	int			keys = nkeys > 0 ? (int) sizeof(uint64) * (nkeys + 1) : 0;
+
+	return TYPEALIGN(sizeof(uint32), sizeof(HnswSlotHeader) + keys +
+					 sizeof(uint32) * 2 * m + HnswStorageBytes(storage, dims));
+}
+
+/*
+ * Resolve the storage reloption for a new index.  auto takes the most
+ * exact kind whose slot fits a page: fp32, else fp16, else sq8.  An
+ * explicit kind that does not fit, or dimensions too large for any, is an
+ * error naming the limit.
+ */
+HnswStorage
+HnswChooseStorage(HnswStorage requested, int dims, int m, int nkeys)
+{
+	static const HnswStorage order[] = {HNSW_STORAGE_FP32, HNSW_STORAGE_FP16, HNSW_STORAGE_SQ8};
+
+	if (requested != HNSW_STORAGE_AUTO)
+	{
+		int			need = SlotBytes(requested, dims, m, nkeys);
+
+		if (need > HNSW_SLOTS_SPACE)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("vector of %d dimensions is too large for an hnsw index with m = %d and storage = %s",
+							dims, m, HnswStorageName(requested)),
+					 errdetail("A node needs %d bytes, but a page holds at most %d.",
+							   need, (int) HNSW_SLOTS_SPACE),
+					 errhint("Use storage = auto, a more compact storage (fp16 holds about 4000 dimensions at m = 16, sq8 about 8000), or a smaller m.")));
+		return requested;
+	}
+	for (int i = 0; i < lengthof(order); i++)
+	{
+		if (SlotBytes(order[i], dims, m, nkeys) <= HNSW_SLOTS_SPACE)
+			return order[i];
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("vector of %d dimensions is too large for an hnsw index with m = %d",
+					dims, m),
+			 errdetail("Even with storage = sq8 (1 byte per dimension) a node needs %d bytes, but a page holds at most %d.",
+					   SlotBytes(HNSW_STORAGE_SQ8, dims, m, nkeys), (int) HNSW_SLOTS_SPACE),
+			 errhint("Use a smaller m, fewer filter keys, or reduce the dimensions (for example a shorter embedding).")));
+	return HNSW_STORAGE_FP32;	/* keep compiler quiet */
 }
 
 /*
@@ -139,6 +189,11 @@ HnswGetInfo(Relation index)
 		HnswInfo	info;
 
 		HnswReadMeta(index, &meta);
+		if (meta.storage < HNSW_STORAGE_FP32 || meta.storage > HNSW_STORAGE_SQ8)
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("hnsw index \"%s\" has an unknown storage kind %d",
+							RelationGetRelationName(index), meta.storage)));
 		HnswInfoInit(&info, meta.dims, meta.metric, meta.storage, meta.m,
 					 meta.ef_construction);
 		HnswInfoInitKeys(&info, meta.nkeys);
@@ -279,23 +334,29 @@ HnswOrderValue(const HnswInfo *info, double distance)
 	return distance;
 }
 
-void
-HnswStoreVector(const HnswInfo *info, char *dest, const float *src)
-{
-	memcpy(dest, src, info->vector_bytes);
-}
-
-void
-HnswLoadVector(const HnswInfo *info, const char *src, float *dest)
-{
-	memcpy(dest, src, info->vector_bytes);
-}
-
+/*
+ * The score of a stored node for a search.  fp32: the exact distance.
+ * Compressed: the distance to the stored approximation (inserts, which only
+ * need a good estimate), or for scans (search->bound) a lower bound of the
+ * exact distance, so the executor's recheck can restore exact order.
+ */
 double
-HnswDistanceToSlot(const HnswInfo *info, const float *q, const HnswSlotHeader *slot)
+HnswSlotDistance(const HnswSearch *search, const HnswSlotHeader *slot)
 {
+	const HnswInfo *info = search->info;
+
 	/* slots are 4-byte aligned, so the stored floats can be used in place */
-	return HnswDistance(info, q, (const float *) HnswSlotVector(info, slot));
+	if (info->storage == HNSW_STORAGE_FP32)
+		return HnswDistance(info, search->query, (const float *) HnswSlotVector(info, slot));
+	if (search->bound)
+		return HnswLowerBound(info, search->query, search->qnorm, HnswSlotVector(info, slot),
+							  search->decoded);
+	{
+		float	   *x = search->decoded;
+
+		HnswLoadVector(info, HnswSlotVector(info, slot), x);
+		return HnswDistance(info, search->query, x);
+	}
 }
 
 /* Level of a new node: floor(-ln(U) / ln(m)), capped */
@@ -539,6 +600,13 @@ HnswSearchInit(HnswSearch *search, Relation index, const HnswInfo *info,
 	search->links = palloc(sizeof(uint32) * info->m0);
 	search->pending = palloc(sizeof(uint32) * info->m0);
 	search->discarded = NULL;
+	search->bound = false;
+	search->qnorm = 0;
+	for (int i = 0; i < info->dims; i++)
+		search->qnorm += (double) query[i] * query[i];
+	search->qnorm = sqrt(search->qnorm);
+	search->decoded = info->storage == HNSW_STORAGE_FP32 ? NULL :
+		palloc(sizeof(float) * info->dims);
 	search->skip_deleted = true;
 	search->ndistances = 0;
 	search->match = NULL;
@@ -596,7 +664,7 @@ HnswScoreNodes(HnswSearch *search, uint32 *nids, int n, double *out_dist, uint8 
 		out_flags[i] = slot->flags;
 		if (slot->flags & HNSW_SLOT_USED)
 		{
-			out_dist[i] = HnswDistanceToSlot(info, search->query, slot);
+			out_dist[i] = HnswSlotDistance(search, slot);
 			search->ndistances++;
 			if (search->match)
 			{
