@@ -3,6 +3,8 @@
 # the verifier is clean and an index scan returns exactly the committed
 # rows.  The whole run uses wal_consistency_checking = generic, so every
 # generic WAL record is also checked against the page it produced on redo.
+# A second index stores fp16 (compressed slots, lower-bound scans with the
+# executor's recheck) and goes through the same.
 # Then: a checkpoint in the middle of an index build followed by a crash.
 use strict;
 use warnings;
@@ -26,6 +28,7 @@ CREATE TABLE items (id bigserial PRIMARY KEY, v vector(4));
 INSERT INTO items (v) SELECT ('[' || random() || ',' || random() || ',' || random() || ',' || random() || ']')::vector
 	FROM generate_series(1, 500);
 CREATE INDEX items_v ON items USING hnsw (v vector_l2_ops);
+CREATE INDEX items_v16 ON items USING hnsw (v vector_cosine_ops) WITH (storage = fp16);
 });
 
 # concurrent inserts with pgbench, then SIGKILL one of its backends
@@ -63,16 +66,25 @@ like(slurp_file($node->logfile), qr/terminated by signal 9/, 'the backend was ki
 
 is($node->safe_psql('postgres', q{SELECT string_agg(c, '; ') FROM hnsw_check('items_v') c}), '',
 	'verifier is clean after recovery');
+is($node->safe_psql('postgres', q{SELECT string_agg(c, '; ') FROM hnsw_check('items_v16') c}), '',
+	'verifier is clean after recovery (fp16)');
 is($node->safe_psql('postgres', q{
 SET enable_seqscan = off;
 SELECT count(*) FROM (SELECT id FROM items ORDER BY v <-> '[0.5,0.5,0.5,0.5]' LIMIT 1000000) s;
 }), $node->safe_psql('postgres', 'SELECT count(*) FROM items'),
 	'an index scan returns every committed row');
+is($node->safe_psql('postgres', q{
+SET enable_seqscan = off;
+SELECT count(*) FROM (SELECT id FROM items ORDER BY v <=> '[0.5,0.1,0.5,0.5]' LIMIT 1000000) s;
+}), $node->safe_psql('postgres', 'SELECT count(*) FROM items'),
+	'an fp16 index scan returns every committed row');
 
 # VACUUM after recovery removes the crashed inserts' dead entries too
 $node->safe_psql('postgres', q{DELETE FROM items WHERE id % 4 = 0; VACUUM items;});
 is($node->safe_psql('postgres', q{SELECT string_agg(c, '; ') FROM hnsw_check('items_v') c}), '',
 	'verifier is clean after VACUUM');
+is($node->safe_psql('postgres', q{SELECT string_agg(c, '; ') FROM hnsw_check('items_v16') c}), '',
+	'verifier is clean after VACUUM (fp16)');
 $node->restart;
 
 # a checkpoint while an index is being built, then a crash

@@ -1,6 +1,7 @@
 # hnsw on a streaming standby: the build, inserts, deletes and VACUUM replay
 # (generic WAL, checked with wal_consistency_checking) and the standby's
-# index scans return the same ids as the primary's.
+# index scans return the same ids as the primary's; also for an index
+# with sq8 storage (lower-bound scans, rechecked by the executor).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -23,6 +24,7 @@ CREATE TABLE docs (id int, v vector(8));
 INSERT INTO docs SELECT i, ('[' || array_to_string(array(SELECT random() FROM generate_series(1, 8) WHERE i > 0), ',') || ']')::vector
 	FROM generate_series(1, 3000) i;
 CREATE INDEX docs_v ON docs USING hnsw (v vector_cosine_ops);
+CREATE INDEX docs_v8 ON docs USING hnsw (v vector_l2_ops) WITH (storage = sq8);
 INSERT INTO docs SELECT i, ('[' || array_to_string(array(SELECT random() FROM generate_series(1, 8) WHERE i > 0), ',') || ']')::vector
 	FROM generate_series(3001, 3500) i;
 DELETE FROM docs WHERE id % 5 = 0;
@@ -44,6 +46,17 @@ ok(length($p) > 0, 'primary returns rows');
 is($s, $p, 'standby returns the same ids as the primary');
 is($standby->safe_psql('postgres', q{SELECT count(*) FROM hnsw_check('docs_v')}), '0',
 	'verifier is clean on the standby');
+my $query8 = q{
+SET enable_seqscan = off;
+SELECT string_agg(x::text, ',') FROM (
+	SELECT q.id, (SELECT array_agg(d.id) FROM (SELECT id FROM docs ORDER BY v <-> q.v LIMIT 10) d) AS ids
+	FROM docs q WHERE q.id % 97 = 1) s, unnest(s.ids) AS u(x);
+};
+my $p8 = $primary->safe_psql('postgres', $query8);
+ok(length($p8) > 0, 'primary returns rows (sq8)');
+is($standby->safe_psql('postgres', $query8), $p8, 'standby returns the same ids as the primary (sq8)');
+is($standby->safe_psql('postgres', q{SELECT count(*) FROM hnsw_check('docs_v8')}), '0',
+	'verifier is clean on the standby (sq8)');
 is($standby->safe_psql('postgres', q{SET enable_seqscan = off; SELECT count(*) FROM (SELECT 1 FROM docs ORDER BY v <=> '[1,1,1,1,1,1,1,1]' LIMIT 100000) s}),
 	$primary->safe_psql('postgres', 'SELECT count(*) FROM docs'), 'standby index has every row');
 
