@@ -75,6 +75,34 @@ RESET ROLE;
 DEALLOCATE rag_q;
 RESET plan_cache_mode;
 
+-- retrieve keeps the parsed vector query of a source for the session and
+-- plans it per call: a policy change, a revoked privilege and a new
+-- registration all show at the next call in the same session
+SET ROLE rag_ann;
+SELECT string_agg(id, ',' ORDER BY score DESC) FROM retrieve('[1, 0, 0]'::vector, 'rag_docs', 5);
+RESET ROLE;
+ALTER POLICY rag_docs_tenant ON rag_docs USING (tenant = current_user OR doc_id = 5);
+SET ROLE rag_ann;
+SELECT string_agg(id, ',' ORDER BY score DESC) FROM retrieve('[1, 0, 0]'::vector, 'rag_docs', 5);
+RESET ROLE;
+ALTER POLICY rag_docs_tenant ON rag_docs USING (tenant = current_user);
+REVOKE SELECT ON rag_docs FROM rag_ann;
+SET ROLE rag_ann;
+\set VERBOSITY terse
+SELECT count(*) FROM retrieve('[1, 0, 0]'::vector, 'rag_docs', 5);
+\set VERBOSITY default
+RESET ROLE;
+GRANT SELECT ON rag_docs TO rag_ann;
+SET ROLE rag_owner;
+SELECT rag_register('rag_docs', id_column => 'doc_id', content_column => 'title',
+					metadata_columns => '{title,url}', tsvector_column => 'tsv');
+SET ROLE rag_ann;
+SELECT id, content FROM retrieve('[1, 0, 0]'::vector, 'rag_docs', 1);
+SET ROLE rag_owner;
+SELECT rag_register('rag_docs', id_column => 'doc_id', content_column => 'body',
+					metadata_columns => '{title,url}', tsvector_column => 'tsv');
+RESET ROLE;
+
 -- hybrid: both sides ranked, fused by reciprocal rank (k = 60)
 SET ROLE rag_ann;
 SELECT id, round(score::numeric, 6) AS score, vector_rank, text_rank

@@ -4,10 +4,11 @@
  *	  retrieve() and retrieve_hybrid(): the k most relevant rows of a
  *	  registered source that the caller may see.
  *
- * Every query runs as the caller through SPI_execute_with_args, which plans
- * it once for this call with the actual parameter values (a one-shot custom
- * plan), so row-level security, column privileges and the caller's own
- * settings (hnsw.ef_search ...) decide what comes back.  Column and table
+ * Every query runs as the caller and is planned for this call with the
+ * actual parameter values (a custom plan: SPI_execute_with_args, or for the
+ * vector query a kept statement prepared with CURSOR_OPT_CUSTOM_PLAN), so
+ * row-level security, column privileges and the caller's own settings
+ * (hnsw.ef_search ...) decide what comes back.  Column and table
  * names come from the registration and are quoted; operators and functions
  * are schema-qualified; the question only ever travels as a parameter.
  *
@@ -40,6 +41,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/tuplestore.h"
@@ -172,6 +174,82 @@ collect_hits(bool vector_side, const char *distance)
 	return hits;
 }
 
+/*
+ * Kept statements of the vector query, one per source (and statement
+ * text).  Only the parse, analysis and rewrite are kept: the statement is
+ * prepared with CURSOR_OPT_CUSTOM_PLAN, so every execution is planned anew
+ * with the actual question and limit, as SPI_execute_with_args would (a
+ * generic plan shared between callers whose policies select different
+ * tenants is never used).  The plan cache itself re-analyzes the statement
+ * when the relation, its policies or the calling role change (row-level
+ * security is applied at rewrite, so a statement rewritten for one role is
+ * never run by another), or the search path does; privileges are checked
+ * at every execution.  A changed registration changes the text, and a
+ * re-created extension the type of $1; either replaces the entry.
+ */
+#define RAG_MAX_KEPT_PLANS 64
+
+typedef struct RagKeptPlan
+{
+	Oid			relid;			/* hash key */
+	char	   *sql;			/* in TopMemoryContext */
+	Oid			vector_type;	/* of $1: the extension may be re-created */
+	SPIPlanPtr	plan;			/* kept (SPI_keepplan) */
+} RagKeptPlan;
+
+static HTAB *kept_plans = NULL;
+
+static SPIPlanPtr
+vector_query_plan(Oid relid, const char *sql, Oid *argtypes)
+{
+	RagKeptPlan *entry;
+	bool		found;
+	SPIPlanPtr	plan;
+
+	if (kept_plans == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(RagKeptPlan);
+		kept_plans = hash_create("genai rag kept plans", 16, &ctl,
+								 HASH_ELEM | HASH_BLOBS);
+	}
+	entry = hash_search(kept_plans, &relid, HASH_FIND, NULL);
+	if (entry != NULL && entry->vector_type == argtypes[0] &&
+		strcmp(entry->sql, sql) == 0)
+		return entry->plan;
+
+	plan = SPI_prepare_cursor(sql, 2, argtypes, CURSOR_OPT_CUSTOM_PLAN);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare_cursor failed: %d", SPI_result);
+	if (entry == NULL && hash_get_num_entries(kept_plans) >= RAG_MAX_KEPT_PLANS)
+	{
+		HASH_SEQ_STATUS status;
+		RagKeptPlan *e;
+
+		/* many sources in one session: start over */
+		hash_seq_init(&status, kept_plans);
+		while ((e = hash_seq_search(&status)) != NULL)
+		{
+			SPI_freeplan(e->plan);
+			pfree(e->sql);
+			hash_search(kept_plans, &e->relid, HASH_REMOVE, NULL);
+		}
+	}
+	SPI_keepplan(plan);
+	entry = hash_search(kept_plans, &relid, HASH_ENTER, &found);
+	if (found)
+	{
+		SPI_freeplan(entry->plan);
+		pfree(entry->sql);
+	}
+	entry->sql = MemoryContextStrdup(TopMemoryContext, sql);
+	entry->vector_type = argtypes[0];
+	entry->plan = plan;
+	return plan;
+}
+
 /* The "limit" nearest rows by the registered distance. */
 List *
 RagRetrieveVector(RagExtension *ext, RagSource *src, Datum qvec, int limit)
@@ -193,9 +271,10 @@ RagRetrieveVector(RagExtension *ext, RagSource *src, Datum qvec, int limit)
 	argtypes[1] = INT4OID;
 	values[0] = qvec;
 	values[1] = Int32GetDatum(limit);
-	ret = SPI_execute_with_args(sql.data, 2, argtypes, values, NULL, true, 0);
+	ret = SPI_execute_plan(vector_query_plan(src->relid, sql.data, argtypes),
+						   values, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed: %d", ret);
+		elog(ERROR, "SPI_execute_plan failed: %d", ret);
 	pfree(sql.data);
 	pfree(dist.data);
 	return collect_hits(true, src->distance);
