@@ -26,13 +26,15 @@
 #      the bare query, retrieve() with the queued audit write (default),
 #      retrieve() with genai.rag_audit_write = transactional
 #      (synchronous_commit on) and retrieve() without the audit trail,
-#      one psql session each, BENCH_CALLS calls, 3 alternating rounds;
+#      one psql session each, BENCH_CALLS calls, BENCH_ROUNDS alternating
+#      rounds: the ratio of the sums and the median of the rounds' ratios;
 #      plus the audit worker's CPU time per queued row.
 #
 # Settings (environment):
 #   BENCH_DATA      data set directory (default /work/bench-data/gmm-100k-128)
 #   BENCH_QUERIES   queries for recall (default 500, at most the set's 1000)
-#   BENCH_CALLS     calls per timed pass (default 2000)
+#   BENCH_CALLS     calls per timed pass (default 1000)
+#   BENCH_ROUNDS    alternating rounds of timed passes (default 6)
 #   BENCH_PORT      server port (default 54340)
 #   BENCH_EF_SEARCH hnsw.ef_search for the querying roles (default: unset)
 set -eu
@@ -40,7 +42,8 @@ set -eu
 
 DATA=${BENCH_DATA:-/work/bench-data/gmm-100k-128}
 QUERIES=${BENCH_QUERIES:-500}
-CALLS=${BENCH_CALLS:-2000}
+CALLS=${BENCH_CALLS:-1000}
+ROUNDS=${BENCH_ROUNDS:-6}
 PORT=${BENCH_PORT:-54340}
 EF_SEARCH=${BENCH_EF_SEARCH:-}
 
@@ -171,13 +174,13 @@ worker_cpu() {
 }
 
 echo
-echo "== overhead, tenant $large: per call, $CALLS calls a pass, 3 alternating rounds"
+echo "== overhead, tenant $large: per call, $CALLS calls a pass, $ROUNDS alternating rounds"
 names="bare retrieve retrieve_txn retrieve_noaudit"
-declare -A cpu wall
-for s in $names; do cpu[$s]=0; wall[$s]=0; done
+declare -A cpu wall rcpu
+for s in $names; do cpu[$s]=0; wall[$s]=0; rcpu[$s]=""; done
 wcpu=0
 audit0=$(psql_su -At -c "SELECT count(*) FROM rag_audit")
-for round in 1 2 3; do
+for round in $(seq 1 "$ROUNDS"); do
 	for s in $names; do
 		case $s in
 			bare) r=$(pass $s bench_user bare) ;;
@@ -196,15 +199,18 @@ for round in 1 2 3; do
 			"$(awk -v a="$2" -v n="$CALLS" 'BEGIN { print a / n / 1e6 }')"
 		cpu[$s]=$((cpu[$s] + $1))
 		wall[$s]=$((wall[$s] + $2))
+		[ "$s" = bare ] && bare_cpu=$1
+		[ "$s" != bare ] && rcpu[$s]="${rcpu[$s]} $(awk -v a="$1" -v b="$bare_cpu" 'BEGIN { print a / b }')"
 	done
 done
 audit1=$(psql_su -At -c "SELECT count(*) FROM rag_audit")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 echo
-echo "                                          backend CPU   wall"
+median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { printf "%.3f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+echo "                        backend CPU (sum, median of rounds)   wall (sum)"
 for s in retrieve retrieve_txn retrieve_noaudit; do
-	printf '%-41s %6s       %6s\n' "$s / bare" "$(ratio "${cpu[$s]}" "${cpu[bare]}")" \
-		"$(ratio "${wall[$s]}" "${wall[bare]}")"
+	printf '%-24s %6s  %6s                            %6s\n' "$s / bare" "$(ratio "${cpu[$s]}" "${cpu[bare]}")" \
+		"$(echo "${rcpu[$s]}" | median)" "$(ratio "${wall[$s]}" "${wall[bare]}")"
 done
-echo "audit rows written during the passes: $((audit1 - audit0)) (expected $((6 * CALLS)))"
-echo "audit worker CPU per queued row: $(awk -v a="$wcpu" -v n="$((3 * CALLS))" 'BEGIN { printf "%.4f", a / n / 1e6 }') ms (bare query CPU: $(awk -v a="${cpu[bare]}" -v n="$((3 * CALLS))" 'BEGIN { printf "%.4f", a / n / 1e6 }') ms)"
+echo "audit rows written during the passes: $((audit1 - audit0)) (expected $((2 * ROUNDS * CALLS)))"
+echo "audit worker CPU per queued row: $(awk -v a="$wcpu" -v n="$((ROUNDS * CALLS))" 'BEGIN { printf "%.4f", a / n / 1e6 }') ms (bare query CPU: $(awk -v a="${cpu[bare]}" -v n="$((ROUNDS * CALLS))" 'BEGIN { printf "%.4f", a / n / 1e6 }') ms)"
