@@ -64,6 +64,7 @@
 #define HNSW_PAGE_META				1
 #define HNSW_PAGE_NODE				2
 #define HNSW_PAGE_UPPER				3
+#define HNSW_PAGE_KEYDIR			4	/* key directory (hnswfilter.c) */
 #define HNSW_PAGE_ID				0xFF91
 
 /* Metrics, from the opclass's distance support function */
@@ -148,7 +149,30 @@ typedef struct HnswMetaPageData
 	uint16		nkeys;			/* filter-key columns after the vector (0 in
 								 * indexes built before keys existed: the
 								 * page was zeroes there) */
+	uint16		keydir;			/* 1: the key directory is maintained (0 in
+								 * indexes built before it existed) */
+	BlockNumber keydir_blocks[FLEXIBLE_ARRAY_MEMBER];	/* see below */
 } HnswMetaPageData;
+
+/*
+ * Key directory (hnswfilter.c), in indexes with filter keys: for every node
+ * page, a 256-bit summary of the keys of the nodes it holds (one bit per
+ * key column and value, hashed).  Directory page i holds the summaries of
+ * blocks i * HNSW_KEYDIR_PER_PAGE ... + HNSW_KEYDIR_PER_PAGE - 1; the
+ * metapage's keydir_blocks[i] is its block number, 0 while it does not
+ * exist.  Invariant: a summary has the bits of every node in its block
+ * (bits are set in the WAL record that writes the node and never
+ * cleared; freed slots leave stale bits, which only cost a page read).
+ * A block whose directory page does not exist must be read.
+ */
+#define HNSW_KEYDIR_MAX		1024	/* directory pages (about 3M rows at 12
+									 * nodes per page); blocks beyond are
+									 * always read */
+#define HNSW_KEYDIR_ENTRY_WORDS 4	/* 256 bits */
+#define HNSW_KEYDIR_PER_PAGE \
+	((int) (HNSW_SLOTS_SPACE / (sizeof(uint64) * HNSW_KEYDIR_ENTRY_WORDS)))
+#define HNSW_META_SIZE \
+	(offsetof(HnswMetaPageData, keydir_blocks) + sizeof(BlockNumber) * HNSW_KEYDIR_MAX)
 
 typedef HnswMetaPageData *HnswMetaPage;
 
@@ -225,6 +249,7 @@ typedef struct HnswInfo
 	int			links_offset;	/* of the level-0 links in a slot */
 	int			vector_offset;	/* of the vector in a slot */
 	int			vector_bytes;
+	bool		keydir;			/* the metapage says a key directory is kept */
 } HnswInfo;
 
 #define HnswSlotLinks(info, slot) ((uint32 *) ((char *) (slot) + (info)->links_offset))
@@ -344,6 +369,15 @@ extern void HnswFormKeys(Relation index, const HnswInfo *info, Datum *values, bo
 						 char *out);
 extern void HnswKeyFilterInit(Relation index, ScanKey keys, int nkeys, HnswKeyFilter *filter);
 extern bool HnswKeyFilterMatch(void *arg, const char *keys);
+extern void HnswKeyDirSlotBits(const HnswInfo *info, const char *keys, uint64 *bits);
+extern bool HnswKeyDirFilterBits(const HnswKeyFilter *filter, uint64 *bits);
+extern void HnswKeyDirBuild(Relation index);
+extern bool HnswKeyDirNeedsWrite(const uint64 *entry, const uint64 *bits);
+extern uint64 *HnswKeyDirEntry(Page page, int i);
+extern void HnswKeyDirInitPage(Page page, const HnswInfo *info);
+extern uint8 *HnswKeyDirCandidates(Relation index, const HnswInfo *info,
+								   const HnswKeyFilter *filter, BlockNumber nblocks,
+								   int64 *ncandidates);
 extern bool HnswKeyOpclassValidate(Oid opclassoid, Oid opfamilyoid, Oid opcintype,
 								   const char *opclassname);
 

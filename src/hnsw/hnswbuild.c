@@ -1478,6 +1478,8 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	nworkers = plan_create_index_workers(RelationGetRelid(heap), RelationGetRelid(index));
 	if (nworkers == 0 || !ParallelBuild(&bs, indexInfo, nworkers))
 		SerialBuild(&bs, indexInfo);
+	/* summarize the node pages' filter keys (hnswfilter.c) */
+	HnswKeyDirBuild(index);
 
 	result = palloc(sizeof(IndexBuildResult));
 	result->heap_tuples = bs.reltuples;

@@ -188,6 +188,84 @@ CheckLinks(CheckState *cs, CheckNode *nodes, int64 n, int64 i, int level,
 	}
 }
 
+/*
+ * The key directory (hnsw.h): every directory page the metapage names is
+ * one, and the summary of every covered node page has the bits of each of
+ * its nodes.
+ */
+static void
+CheckKeyDir(CheckState *cs, BlockNumber nblocks)
+{
+	Relation	index = cs->index;
+	const HnswInfo *info = cs->info;
+	BlockNumber dirblocks[HNSW_KEYDIR_MAX];
+	uint64	   *entries;
+	Buffer		buf;
+
+	if (!info->keydir)
+		return;
+	buf = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	memcpy(dirblocks, HnswPageGetMeta(BufferGetPage(buf))->keydir_blocks, sizeof(dirblocks));
+	UnlockReleaseBuffer(buf);
+
+	entries = palloc(sizeof(uint64) * HNSW_KEYDIR_ENTRY_WORDS * HNSW_KEYDIR_PER_PAGE);
+	for (int di = 0; di < HNSW_KEYDIR_MAX; di++)
+	{
+		BlockNumber first = (BlockNumber) di * HNSW_KEYDIR_PER_PAGE;
+		Page		page;
+
+		if (dirblocks[di] == 0)
+			continue;
+		if (dirblocks[di] >= nblocks)
+		{
+			Report(cs, "metapage: key directory page %d is block %u, past the end of the index",
+				   di, dirblocks[di]);
+			continue;
+		}
+		buf = ReadBuffer(index, dirblocks[di]);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (HnswPageType(page) != HNSW_PAGE_KEYDIR)
+		{
+			Report(cs, "metapage: key directory page %d is block %u, a page of type %d",
+				   di, dirblocks[di], HnswPageType(page));
+			UnlockReleaseBuffer(buf);
+			continue;
+		}
+		memcpy(entries, HnswKeyDirEntry(page, 0),
+			   sizeof(uint64) * HNSW_KEYDIR_ENTRY_WORDS * HNSW_KEYDIR_PER_PAGE);
+		UnlockReleaseBuffer(buf);
+
+		for (int j = 0; j < HNSW_KEYDIR_PER_PAGE && first + j < nblocks; j++)
+		{
+			if (first + j == HNSW_METAPAGE_BLKNO)
+				continue;
+			CHECK_FOR_INTERRUPTS();
+			buf = ReadBuffer(index, first + j);
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			page = BufferGetPage(buf);
+			if (HnswPageType(page) == HNSW_PAGE_NODE)
+			{
+				for (int s = 0; s < info->slots_per_page; s++)
+				{
+					HnswSlotHeader *slot = HnswPageGetSlot(info, page, s);
+					uint64		bits[HNSW_KEYDIR_ENTRY_WORDS];
+
+					if (!(slot->flags & HNSW_SLOT_USED))
+						continue;
+					HnswKeyDirSlotBits(info, HnswSlotKeys(info, slot), bits);
+					if (HnswKeyDirNeedsWrite(entries + j * HNSW_KEYDIR_ENTRY_WORDS, bits))
+						Report(cs, "block %u: key directory summary lacks the keys of node %u",
+							   first + j, HnswMakeNid(info, first + j, s));
+				}
+			}
+			UnlockReleaseBuffer(buf);
+		}
+	}
+	pfree(entries);
+}
+
 Datum
 hnsw_check(PG_FUNCTION_ARGS)
 {
@@ -309,11 +387,14 @@ hnsw_check(PG_FUNCTION_ARGS)
 				Report(&cs, "block %u: %d slots used but the page says %d",
 					   blkno, used, HnswPageGetOpaque(page)->nused);
 		}
-		else if (HnswPageType(page) != HNSW_PAGE_UPPER)
+		else if (HnswPageType(page) != HNSW_PAGE_UPPER &&
+				 HnswPageType(page) != HNSW_PAGE_KEYDIR)
 			Report(&cs, "block %u: unrecognized page type %d", blkno,
 				   HnswPageType(page));
 		UnlockReleaseBuffer(buf);
 	}
+
+	CheckKeyDir(&cs, nblocks);
 
 	/* upper links */
 	for (int64 i = 0; i < n; i++)

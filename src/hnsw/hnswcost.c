@@ -47,7 +47,9 @@
 
 #include <math.h>
 
+#include "access/stratnum.h"
 #include "optimizer/optimizer.h"
+#include "utils/lsyscache.h"
 #include "utils/float.h"
 #include "utils/rel.h"
 #include "utils/selfuncs.h"
@@ -62,6 +64,32 @@ static double
 HnswDistanceCost(int dims)
 {
 	return cpu_operator_cost * (1.0 + dims / 32.0);
+}
+
+/* Is one of the index quals an equality (which the key directory serves)? */
+static bool
+HasEqualityQual(IndexPath *path)
+{
+	ListCell   *lc;
+
+	foreach(lc, path->indexclauses)
+	{
+		IndexClause *iclause = lfirst_node(IndexClause, lc);
+		ListCell   *lc2;
+
+		foreach(lc2, iclause->indexquals)
+		{
+			RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc2);
+			Expr	   *clause = rinfo->clause;
+
+			if (IsA(clause, OpExpr) &&
+				get_op_opfamily_strategy(((OpExpr *) clause)->opno,
+										 path->indexinfo->opfamily[iclause->indexcol]) ==
+				BTEqualStrategyNumber)
+				return true;
+		}
+	}
+	return false;
 }
 
 void
@@ -86,6 +114,9 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	double		spc_seq_page_cost;
 	double		spc_random_page_cost;
 	double		page_scale = 1.0;
+	bool		keydir;
+	int			nkeys;
+	int			slots_per_page;
 
 	/*
 	 * Without an ORDER BY on the distance the index is useless: it cannot
@@ -103,6 +134,13 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 
 	rel = index_open(index->indexoid, NoLock);
 	m = HnswGetM(rel);
+	{
+		const HnswInfo *info = HnswGetInfo(rel);
+
+		keydir = info->keydir;
+		nkeys = info->nkeys;
+		slots_per_page = info->slots_per_page;
+	}
 	dims = TupleDescAttr(RelationGetDescr(rel), 0)->atttypmod;
 	index_close(rel, NoLock);
 	if (dims <= 0)
@@ -169,7 +207,26 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 		double		budget = Max(Min((double) hnsw_max_scan_tuples, ntuples / 8),
 								 (double) hnsw_ef_search * 2 * m);
 		double		graph = nodes * (node_cost + cpu_operator_cost);
+		double		spp = Max(slots_per_page, 1);
+		double		sweep_pages = npages;
 		double		sweep;
+
+		/*
+		 * With an equality on a key and a key directory, the sweep reads
+		 * the directory and the pages whose summary has the key's bit:
+		 * those holding a match, 1 - (1 - s)^slots_per_page of them, and
+		 * false positives, at most (slots_per_page * nkeys) / 256 (one bit
+		 * per key of each slot).  If those are fewer than the graph's
+		 * early give-up (an eighth of its budget), the scan sweeps at once.
+		 */
+		if (keydir && HasEqualityQual(path))
+		{
+			double		frac = 1.0 - pow(1.0 - Min(s, 1.0), spp) + spp * nkeys / 256.0;
+
+			sweep_pages = npages * Min(frac, 1.0) + npages / HNSW_KEYDIR_PER_PAGE;
+			if (sweep_pages <= budget / 8)
+				budget = 0;
+		}
 
 		/*
 		 * The scan gives up on the graph at an eighth of the budget when
@@ -179,10 +236,11 @@ hnswcostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 		if (s * budget < 4.0 * hnsw_ef_search)
 			budget /= 8;
 		sweep = budget * (node_cost + cpu_operator_cost) +
-			npages * spc_seq_page_cost + ntuples * cpu_operator_cost +
+			sweep_pages * spc_seq_page_cost +
+			Min(sweep_pages * spp, ntuples) * cpu_operator_cost +
 			ntuples * s * dist_cost;
 
-		*indexStartupCost = (nodes <= budget) ? graph : Min(graph, sweep);
+		*indexStartupCost = (budget > 0 && nodes <= budget) ? graph : Min(graph, sweep);
 		*indexTotalCost = *indexStartupCost + ntuples * s * cpu_operator_cost;
 	}
 

@@ -39,6 +39,8 @@
 #include "catalog/pg_amproc.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/catcache.h"
 #include "utils/date.h"
@@ -343,4 +345,258 @@ HnswKeyOpclassValidate(Oid opclassoid, Oid opfamilyoid, Oid opcintype,
 		result = false;
 	}
 	return result;
+}
+
+/*
+ * Key directory: a 256-bit summary of the keys of each node page, so that
+ * a scan that sweeps the index for a rare key reads only the pages that
+ * may hold it (see hnsw.h for the layout and the invariant).
+ */
+
+/* The directory bit of key column col with stored value key */
+static inline int
+KeyDirBit(int col, int64 key)
+{
+	uint64		h = (uint64) key + (uint64) (col + 1) * UINT64CONST(0x9E3779B97F4A7C15);
+
+	/* a 64-bit finalizer (splitmix64), top 8 bits */
+	h ^= h >> 30;
+	h *= UINT64CONST(0xBF58476D1CE4E5B9);
+	h ^= h >> 27;
+	h *= UINT64CONST(0x94D049BB133111EB);
+	h ^= h >> 31;
+	return (int) (h >> 56);
+}
+
+/* The directory bits of a node's key area (NULL keys set none) */
+void
+HnswKeyDirSlotBits(const HnswInfo *info, const char *keys, uint64 *bits)
+{
+	uint64		nulls;
+
+	memset(bits, 0, sizeof(uint64) * HNSW_KEYDIR_ENTRY_WORDS);
+	memcpy(&nulls, keys, sizeof(uint64));
+	for (int i = 0; i < info->nkeys; i++)
+	{
+		int64		key;
+		int			b;
+
+		if (nulls & (UINT64CONST(1) << i))
+			continue;
+		memcpy(&key, keys + sizeof(uint64) * (i + 1), sizeof(int64));
+		b = KeyDirBit(i, key);
+		bits[b / 64] |= UINT64CONST(1) << (b % 64);
+	}
+}
+
+/*
+ * The bits every page holding a match must have: one per equality
+ * condition.  False if the filter has none (ranges cannot use the
+ * directory).
+ */
+bool
+HnswKeyDirFilterBits(const HnswKeyFilter *filter, uint64 *bits)
+{
+	bool		any = false;
+
+	memset(bits, 0, sizeof(uint64) * HNSW_KEYDIR_ENTRY_WORDS);
+	for (int i = 0; i < filter->nconds; i++)
+	{
+		const HnswKeyCond *c = &filter->conds[i];
+		int			b;
+
+		if (c->strategy != BTEqualStrategyNumber)
+			continue;
+		b = KeyDirBit(c->key, c->value);
+		bits[b / 64] |= UINT64CONST(1) << (b % 64);
+		any = true;
+	}
+	return any;
+}
+
+/* Entry i of a directory page */
+uint64 *
+HnswKeyDirEntry(Page page, int i)
+{
+	return (uint64 *) ((char *) page + HNSW_SLOTS_START) + (int64) i * HNSW_KEYDIR_ENTRY_WORDS;
+}
+
+/* Does entry lack any of bits? */
+bool
+HnswKeyDirNeedsWrite(const uint64 *entry, const uint64 *bits)
+{
+	for (int w = 0; w < HNSW_KEYDIR_ENTRY_WORDS; w++)
+	{
+		if ((entry[w] & bits[w]) != bits[w])
+			return true;
+	}
+	return false;
+}
+
+/* A new, empty directory page; its entries lie below pd_lower (WAL keeps them) */
+void
+HnswKeyDirInitPage(Page page, const HnswInfo *info)
+{
+	HnswInitPage(page, HNSW_PAGE_KEYDIR, info);
+	((PageHeader) page)->pd_lower = HNSW_SLOTS_START +
+		HNSW_KEYDIR_PER_PAGE * sizeof(uint64) * HNSW_KEYDIR_ENTRY_WORDS;
+}
+
+/*
+ * At the end of a build: summarize every node page into the directory,
+ * creating the directory pages that do not exist yet and adding the bits
+ * of the nodes the in-memory build wrote (pages written by on-disk inserts
+ * during the build already have theirs).  The index is not yet visible to
+ * others.  Each directory page is one WAL record (a new page with the
+ * metapage, or a changed page).
+ */
+void
+HnswKeyDirBuild(Relation index)
+{
+	const HnswInfo *info = HnswGetInfo(index);
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	HnswMetaPageData meta;
+	int			ndir;
+	uint64	   *entries;
+
+	/* the metapage just written decides (a cached layout may be older) */
+	HnswReadMeta(index, &meta);
+	if (meta.nkeys == 0 || !meta.keydir)
+		return;
+	ndir = Min((int) ((nblocks + HNSW_KEYDIR_PER_PAGE - 1) / HNSW_KEYDIR_PER_PAGE),
+			   HNSW_KEYDIR_MAX);
+	entries = palloc(sizeof(uint64) * HNSW_KEYDIR_ENTRY_WORDS * HNSW_KEYDIR_PER_PAGE);
+	for (int di = 0; di < ndir; di++)
+	{
+		BlockNumber first = (BlockNumber) di * HNSW_KEYDIR_PER_PAGE;
+		bool		anynode = false;
+		Buffer		mbuf,
+					dbuf;
+		BlockNumber dirblk;
+		GenericXLogState *state;
+		Page		dpage;
+
+		memset(entries, 0, sizeof(uint64) * HNSW_KEYDIR_ENTRY_WORDS * HNSW_KEYDIR_PER_PAGE);
+		for (int j = 0; j < HNSW_KEYDIR_PER_PAGE && first + j < nblocks; j++)
+		{
+			Buffer		buf;
+			Page		page;
+
+			CHECK_FOR_INTERRUPTS();
+			buf = ReadBuffer(index, first + j);
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			page = BufferGetPage(buf);
+			if (HnswPageType(page) == HNSW_PAGE_NODE)
+			{
+				for (int s = 0; s < info->slots_per_page; s++)
+				{
+					HnswSlotHeader *slot = HnswPageGetSlot(info, page, s);
+					uint64		bits[HNSW_KEYDIR_ENTRY_WORDS];
+
+					if (!(slot->flags & HNSW_SLOT_USED))
+						continue;
+					HnswKeyDirSlotBits(info, HnswSlotKeys(info, slot), bits);
+					for (int w = 0; w < HNSW_KEYDIR_ENTRY_WORDS; w++)
+						entries[j * HNSW_KEYDIR_ENTRY_WORDS + w] |= bits[w];
+					anynode = true;
+				}
+			}
+			UnlockReleaseBuffer(buf);
+		}
+		if (!anynode)
+			continue;
+
+		mbuf = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
+		LockBuffer(mbuf, BUFFER_LOCK_EXCLUSIVE);
+		dirblk = HnswPageGetMeta(BufferGetPage(mbuf))->keydir_blocks[di];
+		if (dirblk == 0)
+		{
+			HnswMetaPage m;
+
+			LockRelationForExtension(index, ExclusiveLock);
+			dbuf = ReadBuffer(index, P_NEW);
+			LockBuffer(dbuf, BUFFER_LOCK_EXCLUSIVE);
+			UnlockRelationForExtension(index, ExclusiveLock);
+			state = GenericXLogStart(index);
+			dpage = GenericXLogRegisterBuffer(state, dbuf, GENERIC_XLOG_FULL_IMAGE);
+			HnswKeyDirInitPage(dpage, info);
+			m = HnswPageGetMeta(GenericXLogRegisterBuffer(state, mbuf, 0));
+			m->keydir_blocks[di] = BufferGetBlockNumber(dbuf);
+		}
+		else
+		{
+			dbuf = ReadBuffer(index, dirblk);
+			LockBuffer(dbuf, BUFFER_LOCK_EXCLUSIVE);
+			state = GenericXLogStart(index);
+			dpage = GenericXLogRegisterBuffer(state, dbuf, 0);
+		}
+		for (int j = 0; j < HNSW_KEYDIR_PER_PAGE; j++)
+		{
+			uint64	   *e = HnswKeyDirEntry(dpage, j);
+
+			for (int w = 0; w < HNSW_KEYDIR_ENTRY_WORDS; w++)
+				e[w] |= entries[j * HNSW_KEYDIR_ENTRY_WORDS + w];
+		}
+		GenericXLogFinish(state);
+		UnlockReleaseBuffer(dbuf);
+		UnlockReleaseBuffer(mbuf);
+	}
+	pfree(entries);
+}
+
+/*
+ * For a sweep under filter: which blocks below nblocks may hold a match?
+ * Returns a byte per block (1: read it), or NULL if the index keeps no
+ * directory or the filter has no equality condition.  *ncandidates gets
+ * the number of blocks to read.  A block whose directory page does not
+ * exist is a candidate.
+ */
+uint8 *
+HnswKeyDirCandidates(Relation index, const HnswInfo *info, const HnswKeyFilter *filter,
+					 BlockNumber nblocks, int64 *ncandidates)
+{
+	uint64		fbits[HNSW_KEYDIR_ENTRY_WORDS];
+	BlockNumber dirblocks[HNSW_KEYDIR_MAX];
+	uint8	   *cand;
+	Buffer		buf;
+
+	if (!info->keydir || !HnswKeyDirFilterBits(filter, fbits))
+		return NULL;
+
+	buf = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	memcpy(dirblocks, HnswPageGetMeta(BufferGetPage(buf))->keydir_blocks, sizeof(dirblocks));
+	UnlockReleaseBuffer(buf);
+
+	cand = palloc(Max(nblocks, 1));
+	memset(cand, 1, Max(nblocks, 1));
+	*ncandidates = nblocks;
+	for (int di = 0; di < HNSW_KEYDIR_MAX; di++)
+	{
+		BlockNumber first = (BlockNumber) di * HNSW_KEYDIR_PER_PAGE;
+		Page		page;
+
+		if (first >= nblocks)
+			break;
+		if (dirblocks[di] == 0)
+			continue;
+		buf = ReadBuffer(index, dirblocks[di]);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (HnswPageType(page) != HNSW_PAGE_KEYDIR)
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("hnsw index \"%s\" has no key directory page at block %u",
+							RelationGetRelationName(index), dirblocks[di])));
+		for (int j = 0; j < HNSW_KEYDIR_PER_PAGE && first + j < nblocks; j++)
+		{
+			if (HnswKeyDirNeedsWrite(HnswKeyDirEntry(page, j), fbits))
+			{
+				cand[first + j] = 0;
+				(*ncandidates)--;
+			}
+		}
+		UnlockReleaseBuffer(buf);
+	}
+	return cand;
 }

@@ -451,7 +451,11 @@ WriteNode(Relation index, const HnswInfo *info, const float *vec, const char *ke
 	HnswMetaPageData meta;
 	Buffer		nbuf,
 				ubuf = InvalidBuffer,
-				mbuf = InvalidBuffer;
+				mbuf = InvalidBuffer,
+				dbuf = InvalidBuffer;
+	int			di = -1;		/* key directory page of the node's block */
+	BlockNumber dirblk = 0;
+	uint64		dbits[HNSW_KEYDIR_ENTRY_WORDS];
 	bool		nnew,
 				unew = false;
 	int			slotno;
@@ -532,7 +536,25 @@ WriteNode(Relation index, const HnswInfo *info, const float *vec, const char *ke
 		ItemPointerSet(&slot->uppertid, BufferGetBlockNumber(ubuf), off);
 	}
 
-	if (newentry || newinsert != meta.insert_page || BlockNumberIsValid(newupper))
+	/*
+	 * Key directory: the node's keys go into its block's summary in this
+	 * same record (hnsw.h).  If this block's range has no directory page
+	 * yet, it is created here, under the metapage lock.
+	 */
+	if (keys && meta.keydir &&
+		newinsert / HNSW_KEYDIR_PER_PAGE < HNSW_KEYDIR_MAX)
+	{
+		Buffer		b = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
+
+		di = newinsert / HNSW_KEYDIR_PER_PAGE;
+		HnswKeyDirSlotBits(info, keys, dbits);
+		LockBuffer(b, BUFFER_LOCK_SHARE);
+		dirblk = HnswPageGetMeta(BufferGetPage(b))->keydir_blocks[di];
+		UnlockReleaseBuffer(b);
+	}
+
+	if (newentry || newinsert != meta.insert_page || BlockNumberIsValid(newupper) ||
+		(di >= 0 && dirblk == 0))
 	{
 		HnswMetaPage m;
 
@@ -549,6 +571,39 @@ WriteNode(Relation index, const HnswInfo *info, const float *vec, const char *ke
 			m->insert_page = newinsert;
 		if (BlockNumberIsValid(newupper))
 			m->upper_page = newupper;
+		if (di >= 0)
+		{
+			dirblk = m->keydir_blocks[di];
+			if (dirblk == 0)
+			{
+				Page		dpage;
+
+				dbuf = ExtendIndex(index);
+				dpage = GenericXLogRegisterBuffer(state, dbuf, GENERIC_XLOG_FULL_IMAGE);
+				HnswKeyDirInitPage(dpage, info);
+				dirblk = m->keydir_blocks[di] = BufferGetBlockNumber(dbuf);
+				memcpy(HnswKeyDirEntry(dpage, newinsert % HNSW_KEYDIR_PER_PAGE), dbits,
+					   sizeof(dbits));
+			}
+		}
+	}
+	if (di >= 0 && !BufferIsValid(dbuf))
+	{
+		uint64	   *e;
+
+		dbuf = ReadBuffer(index, dirblk);
+		LockBuffer(dbuf, BUFFER_LOCK_EXCLUSIVE);
+		if (HnswPageType(BufferGetPage(dbuf)) != HNSW_PAGE_KEYDIR)
+			elog(ERROR, "hnsw key directory page %u of index \"%s\" is not one",
+				 dirblk, RelationGetRelationName(index));
+		e = HnswKeyDirEntry(BufferGetPage(dbuf), newinsert % HNSW_KEYDIR_PER_PAGE);
+		if (HnswKeyDirNeedsWrite(e, dbits))
+		{
+			e = HnswKeyDirEntry(GenericXLogRegisterBuffer(state, dbuf, 0),
+								newinsert % HNSW_KEYDIR_PER_PAGE);
+			for (int w = 0; w < HNSW_KEYDIR_ENTRY_WORDS; w++)
+				e[w] |= dbits[w];
+		}
 	}
 	GenericXLogFinish(state);
 
@@ -557,6 +612,8 @@ WriteNode(Relation index, const HnswInfo *info, const float *vec, const char *ke
 		UnlockReleaseBuffer(ubuf);
 	if (BufferIsValid(mbuf))
 		UnlockReleaseBuffer(mbuf);
+	if (BufferIsValid(dbuf))
+		UnlockReleaseBuffer(dbuf);
 	return nid;
 }
 

@@ -88,6 +88,9 @@ typedef struct HnswScanOpaqueData
 	int			first_left;		/* rows of the first batch still to return
 								 * before the stream takes over */
 	HnswKeyFilter filter;		/* quals on filter-key columns */
+	uint8	   *cand;			/* key directory: blocks that may match, or
+								 * NULL (read every block) */
+	BlockNumber ncandblocks;	/* blocks cand covers; later ones are read */
 } HnswScanOpaqueData;
 
 typedef HnswScanOpaqueData *HnswScanOpaque;
@@ -216,6 +219,8 @@ SweepAll(IndexScanDesc scan)
 		Page		page;
 
 		CHECK_FOR_INTERRUPTS();
+		if (so->cand && blkno < so->ncandblocks && !so->cand[blkno])
+			continue;
 		buf = ReadBuffer(index, blkno);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
@@ -254,6 +259,8 @@ StartScan(IndexScanDesc scan)
 
 	so->started = true;
 	so->any_returned = false;
+	so->cand = NULL;
+	so->ncandblocks = 0;
 	so->last = -get_float8_infinity();
 	so->query = palloc0(sizeof(float) * info->dims);
 	so->unordered = false;
@@ -300,6 +307,26 @@ StartScan(IndexScanDesc scan)
 		so->search.match_arg = &so->filter;
 		so->search.max_distances = Max(Min((int64) hnsw_max_scan_tuples, nslots / 8),
 									   (int64) hnsw_ef_search * info->m0);
+
+		/*
+		 * With an equality on a key, the key directory tells which pages
+		 * may hold a match.  If they are fewer than the distances the
+		 * graph would spend before giving up on a rare key (an eighth of
+		 * its budget, each about a page read), sweep them right away.
+		 */
+		{
+			int64		ncand;
+
+			so->ncandblocks = RelationGetNumberOfBlocks(scan->indexRelation);
+			so->cand = HnswKeyDirCandidates(scan->indexRelation, info, &so->filter,
+											so->ncandblocks, &ncand);
+			if (so->cand && ncand <= so->search.max_distances / 8)
+			{
+				SweepAll(scan);
+				so->phase = SCAN_EXACT;
+				return;
+			}
+		}
 	}
 
 	if (so->unordered)

@@ -46,6 +46,7 @@ HnswInfoInit(HnswInfo *info, int dims, HnswMetric metric, HnswStorage storage,
 	info->m0 = 2 * m;
 	info->ef_construction = ef_construction;
 	info->nkeys = 0;
+	info->keydir = false;
 	info->keys_offset = sizeof(HnswSlotHeader);
 	info->key_bytes = 0;
 	info->links_offset = sizeof(HnswSlotHeader);
@@ -197,6 +198,7 @@ HnswGetInfo(Relation index)
 		HnswInfoInit(&info, meta.dims, meta.metric, meta.storage, meta.m,
 					 meta.ef_construction);
 		HnswInfoInitKeys(&info, meta.nkeys);
+		info.keydir = meta.nkeys > 0 && meta.keydir != 0;
 		if (info.slot_size != meta.slot_size || info.slots_per_page != meta.slots_per_page)
 			ereport(ERROR,
 					(errcode(ERRCODE_INDEX_CORRUPTED),
@@ -240,7 +242,7 @@ HnswInitMetaPage(Page page, const HnswInfo *info)
 
 	HnswInitPage(page, HNSW_PAGE_META, info);
 	meta = HnswPageGetMeta(page);
-	memset(meta, 0, sizeof(HnswMetaPageData));
+	memset(meta, 0, HNSW_META_SIZE);
 	meta->magic = HNSW_MAGIC;
 	meta->version = HNSW_VERSION;
 	meta->dims = info->dims;
@@ -255,7 +257,9 @@ HnswInitMetaPage(Page page, const HnswInfo *info)
 	meta->insert_page = InvalidBlockNumber;
 	meta->upper_page = InvalidBlockNumber;
 	meta->nkeys = info->nkeys;
-	((PageHeader) page)->pd_lower = ((char *) meta + sizeof(HnswMetaPageData)) - (char *) page;
+	/* a new index with filter keys keeps a key directory (hnswfilter.c) */
+	meta->keydir = info->nkeys > 0 ? 1 : 0;
+	((PageHeader) page)->pd_lower = ((char *) meta + HNSW_META_SIZE) - (char *) page;
 }
 
 /*

@@ -24,17 +24,19 @@ restart_after_crash = on
 $node->start;
 $node->safe_psql('postgres', q{
 CREATE EXTENSION genai;
-CREATE TABLE items (id bigserial PRIMARY KEY, v vector(4));
-INSERT INTO items (v) SELECT ('[' || random() || ',' || random() || ',' || random() || ',' || random() || ']')::vector
+CREATE TABLE items (id bigserial PRIMARY KEY, k int, v vector(4));
+INSERT INTO items (k, v) SELECT (random() * 5)::int, ('[' || random() || ',' || random() || ',' || random() || ',' || random() || ']')::vector
 	FROM generate_series(1, 500);
 CREATE INDEX items_v ON items USING hnsw (v vector_l2_ops);
 CREATE INDEX items_v16 ON items USING hnsw (v vector_cosine_ops) WITH (storage = fp16);
+-- with a filter key: inserts also write the key directory
+CREATE INDEX items_vk ON items USING hnsw (v vector_l2_ops, k);
 });
 
 # concurrent inserts with pgbench, then SIGKILL one of its backends
 my $script = $node->basedir . '/insert.sql';
 PostgreSQL::Test::Utils::append_to_file($script,
-	"INSERT INTO items (v) SELECT ('[' || random() || ',' || random() || ',' || random() || ',' || random() || ']')::vector FROM generate_series(1, 5);\n");
+	"INSERT INTO items (k, v) SELECT (random() * 5)::int, ('[' || random() || ',' || random() || ',' || random() || ',' || random() || ']')::vector FROM generate_series(1, 5);\n");
 my ($out, $err) = ('', '');
 my $pgbench = IPC::Run::start(
 	[ 'pgbench', '-n', '-c', '4', '-T', '60', '-f', $script, '-h', $node->host, '-p', $node->port, 'postgres' ],
@@ -68,6 +70,14 @@ is($node->safe_psql('postgres', q{SELECT string_agg(c, '; ') FROM hnsw_check('it
 	'verifier is clean after recovery');
 is($node->safe_psql('postgres', q{SELECT string_agg(c, '; ') FROM hnsw_check('items_v16') c}), '',
 	'verifier is clean after recovery (fp16)');
+is($node->safe_psql('postgres', q{SELECT string_agg(c, '; ') FROM hnsw_check('items_vk') c}), '',
+	'verifier is clean after recovery (key index, with its directory)');
+is($node->safe_psql('postgres', q{
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+SELECT count(*) FROM (SELECT id FROM items WHERE k = 3 ORDER BY v <-> '[0.5,0.5,0.5,0.5]' LIMIT 1000000) s;
+}), $node->safe_psql('postgres', 'SELECT count(*) FROM items WHERE k = 3'),
+	'a key scan returns every committed row of its key');
 is($node->safe_psql('postgres', q{
 SET enable_seqscan = off;
 SELECT count(*) FROM (SELECT id FROM items ORDER BY v <-> '[0.5,0.5,0.5,0.5]' LIMIT 1000000) s;
@@ -85,6 +95,8 @@ is($node->safe_psql('postgres', q{SELECT string_agg(c, '; ') FROM hnsw_check('it
 	'verifier is clean after VACUUM');
 is($node->safe_psql('postgres', q{SELECT string_agg(c, '; ') FROM hnsw_check('items_v16') c}), '',
 	'verifier is clean after VACUUM (fp16)');
+is($node->safe_psql('postgres', q{SELECT string_agg(c, '; ') FROM hnsw_check('items_vk') c}), '',
+	'verifier is clean after VACUUM (key index)');
 $node->restart;
 
 # a checkpoint while an index is being built, then a crash
