@@ -97,6 +97,12 @@ SELECT hnsw_par_count('<->');
 SELECT same, total FROM hnsw_par_topk('<->');
 DROP INDEX hnsw_par_cic;
 
+-- a cancelled parallel build leaves nothing behind; the next one works
+SET statement_timeout = '50ms';
+CREATE INDEX hnsw_par_cancel ON hnsw_par USING hnsw (v vector_l2_ops);
+RESET statement_timeout;
+SELECT count(*) FROM pg_class WHERE relname = 'hnsw_par_cancel';
+
 -- no workers: a serial build, no hnsw message
 SET max_parallel_maintenance_workers = 0;
 SET client_min_messages = debug1;

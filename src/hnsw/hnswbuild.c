@@ -159,6 +159,8 @@ typedef struct HnswBuildState
 
 PGDLLEXPORT void HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc);
 
+static int	build_tranche_id = 0;	/* LWLock tranche of this backend's builds */
+
 #define NodeNid(bs, i)		((uint32) ((bs)->info.slots_per_page + (i)))
 #define NidNode(bs, nid)	((int64) (nid) - (bs)->info.slots_per_page)
 #define NodeVector(bs, i)	((bs)->g.vectors + (int64) (i) * (bs)->info.dims)
@@ -1331,7 +1333,10 @@ ParallelBuild(HnswBuildState *bs, IndexInfo *indexInfo, int request)
 	shared->heaprelid = RelationGetRelid(heap);
 	shared->indexrelid = RelationGetRelid(index);
 	shared->isconcurrent = isconcurrent;
-	shared->tranche_id = LWLockNewTrancheId();
+	/* one tranche per backend, not one per build (ids are never freed) */
+	if (build_tranche_id == 0)
+		build_tranche_id = LWLockNewTrancheId();
+	shared->tranche_id = build_tranche_id;
 	SharedFileSetInit(&shared->fileset, pcxt->seg);
 	pg_atomic_init_u64(&shared->nclaimed, 0);
 	pg_atomic_init_u64(&shared->nupper, 0);

@@ -5,7 +5,8 @@
 # generic WAL record is also checked against the page it produced on redo.
 # A second index stores fp16 (compressed slots, lower-bound scans with the
 # executor's recheck) and goes through the same.
-# Then: a checkpoint in the middle of an index build followed by a crash.
+# Then: a checkpoint in the middle of an index build followed by a crash,
+# for a serial and a parallel build.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -119,6 +120,28 @@ $node->stop('immediate');
 $node->start;
 is($node->safe_psql('postgres', q{SELECT string_agg(c, '; ') FROM hnsw_check('big_v') c}), '',
 	'index built across a checkpoint is intact after a crash');
+is($node->safe_psql('postgres', q{
+SET enable_seqscan = off;
+SELECT id FROM big ORDER BY v <-> (SELECT v FROM big WHERE id = 77) LIMIT 1;
+}), '77', 'and finds a row');
+
+# the same for a parallel build (two workers and the leader)
+$node->safe_psql('postgres', 'ALTER TABLE big SET (parallel_workers = 2)');
+$build = $node->background_psql('postgres');
+$build->query_until(qr/started/, q{
+\echo started
+SET max_parallel_maintenance_workers = 2;
+CREATE INDEX big_p ON big USING hnsw (v vector_l2_ops) WITH (m = 8, ef_construction = 32);
+\echo built
+});
+usleep(300_000);
+$node->safe_psql('postgres', 'CHECKPOINT');
+$build->query_until(qr/built/, '');
+$build->quit;
+$node->stop('immediate');
+$node->start;
+is($node->safe_psql('postgres', q{SELECT string_agg(c, '; ') FROM hnsw_check('big_p') c}), '',
+	'parallel-built index across a checkpoint is intact after a crash');
 is($node->safe_psql('postgres', q{
 SET enable_seqscan = off;
 SELECT id FROM big ORDER BY v <-> (SELECT v FROM big WHERE id = 77) LIMIT 1;
