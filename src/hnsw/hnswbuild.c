@@ -36,10 +36,12 @@
 #include "catalog/index.h"
 #include "common/pg_prng.h"
 #include "commands/progress.h"
+#include "executor/instrument.h"
 #include "miscadmin.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/plancat.h"
 #include "pgstat.h"
+#include "tcop/tcopprot.h"
 #include "port/atomics.h"
 #include "storage/buffile.h"
 #include "storage/bufmgr.h"
@@ -61,6 +63,9 @@
 #define HNSW_PARALLEL_KEY_SHARED	UINT64CONST(0xA000000000000001)
 #define HNSW_PARALLEL_KEY_SCAN		UINT64CONST(0xA000000000000002)
 #define HNSW_PARALLEL_KEY_GRAPH		UINT64CONST(0xA000000000000003)
+#define HNSW_PARALLEL_KEY_QUERY		UINT64CONST(0xA000000000000004)
+#define HNSW_PARALLEL_KEY_BUFUSAGE	UINT64CONST(0xA000000000000005)
+#define HNSW_PARALLEL_KEY_WALUSAGE	UINT64CONST(0xA000000000000006)
 
 /*
  * The in-memory graph: node i (0-based) has nid info.slots_per_page + i.
@@ -121,6 +126,7 @@ typedef struct HnswBuildShared
 	slock_t		mutex;
 	double		reltuples;
 	double		indtuples;
+	bool		brokenhotchain; /* a participant's scan found one */
 } HnswBuildShared;
 
 typedef struct HnswBuildState
@@ -1171,20 +1177,18 @@ ParallelCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	MemoryContextReset(bs->tmpctx);
 }
 
-/* what every participant, the leader included, does */
+/* what every participant (after AttachGraph), the leader included, does */
 static void
 ParallelScanAndInsert(HnswBuildState *bs, HnswBuildShared *shared,
-					  ParallelTableScanDesc pscan, char *graph,
-					  Relation heap, Relation index, bool progress)
+					  ParallelTableScanDesc pscan, bool progress)
 {
+	Relation	heap = bs->heap;
+	Relation	index = bs->index;
 	ParallelCallbackState pcs;
 	IndexInfo  *indexInfo;
 	TableScanDesc scan;
 	double		reltuples;
 
-	bs->heap = heap;
-	bs->index = index;
-	AttachGraph(bs, shared, graph);
 	pcs.bs = bs;
 	pcs.filectx = CurrentMemoryContext;
 
@@ -1204,6 +1208,8 @@ ParallelScanAndInsert(HnswBuildState *bs, HnswBuildShared *shared,
 	SpinLockAcquire(&shared->mutex);
 	shared->reltuples += reltuples;
 	shared->indtuples += bs->indtuples;
+	if (indexInfo->ii_BrokenHotChain)
+		shared->brokenhotchain = true;
 	SpinLockRelease(&shared->mutex);
 }
 
@@ -1228,6 +1234,7 @@ InsertSpilled(HnswBuildState *bs, int nparticipants)
 		{
 			size_t		got;
 			ItemPointerData tid;
+			MemoryContext old;
 			float	   *vec = (float *) (rec + sizeof(ItemPointerData));
 
 			CHECK_FOR_INTERRUPTS();
@@ -1241,9 +1248,11 @@ InsertSpilled(HnswBuildState *bs, int nparticipants)
 								got, recsize)));
 			memcpy(&tid, rec, sizeof(ItemPointerData));
 			memcpy(bs->scratch, vec, sizeof(float) * bs->info.dims);
+			old = MemoryContextSwitchTo(bs->tmpctx);
 			HnswInsertOnDisk(bs->index, &bs->info, bs->scratch,
 							 bs->info.key_bytes > 0 ? (char *) vec + sizeof(float) * bs->info.dims : NULL,
 							 &tid, true);
+			MemoryContextSwitchTo(old);
 			MemoryContextReset(bs->tmpctx);
 		}
 		BufFileClose(file);
@@ -1294,8 +1303,12 @@ ParallelBuild(HnswBuildState *bs, IndexInfo *indexInfo, int request)
 	char	   *graph;
 	Size		estshared,
 				estscan,
-				estgraph;
+				estgraph,
+				estquery;
 	int			nlaunched;
+	char	   *query = NULL;
+	BufferUsage *bufusage;
+	WalUsage   *walusage;
 
 	memset(&layout, 0, sizeof(layout));
 	layout.info = bs->info;
@@ -1317,7 +1330,17 @@ ParallelBuild(HnswBuildState *bs, IndexInfo *indexInfo, int request)
 	shm_toc_estimate_chunk(&pcxt->estimator, estshared);
 	shm_toc_estimate_chunk(&pcxt->estimator, estscan);
 	shm_toc_estimate_chunk(&pcxt->estimator, estgraph);
-	shm_toc_estimate_keys(&pcxt->estimator, 3);
+	/* buffer and WAL usage of every worker, for pg_stat_statements */
+	shm_toc_estimate_chunk(&pcxt->estimator, mul_size(sizeof(BufferUsage), pcxt->nworkers));
+	shm_toc_estimate_chunk(&pcxt->estimator, mul_size(sizeof(WalUsage), pcxt->nworkers));
+	shm_toc_estimate_keys(&pcxt->estimator, 5);
+	/* the statement, for the workers' pg_stat_activity */
+	estquery = debug_query_string ? strlen(debug_query_string) + 1 : 0;
+	if (estquery > 0)
+	{
+		shm_toc_estimate_chunk(&pcxt->estimator, estquery);
+		shm_toc_estimate_keys(&pcxt->estimator, 1);
+	}
 	InitializeParallelDSM(pcxt);
 	if (pcxt->seg == NULL)
 	{
@@ -1348,12 +1371,23 @@ ParallelBuild(HnswBuildState *bs, IndexInfo *indexInfo, int request)
 	SpinLockInit(&shared->mutex);
 	shared->reltuples = 0;
 	shared->indtuples = 0;
+	shared->brokenhotchain = false;
 	pscan = (ParallelTableScanDesc) shm_toc_allocate(pcxt->toc, estscan);
 	table_parallelscan_initialize(heap, pscan, snapshot);
 	graph = shm_toc_allocate(pcxt->toc, estgraph);
 	shm_toc_insert(pcxt->toc, HNSW_PARALLEL_KEY_SHARED, shared);
 	shm_toc_insert(pcxt->toc, HNSW_PARALLEL_KEY_SCAN, pscan);
 	shm_toc_insert(pcxt->toc, HNSW_PARALLEL_KEY_GRAPH, graph);
+	bufusage = shm_toc_allocate(pcxt->toc, mul_size(sizeof(BufferUsage), pcxt->nworkers));
+	shm_toc_insert(pcxt->toc, HNSW_PARALLEL_KEY_BUFUSAGE, bufusage);
+	walusage = shm_toc_allocate(pcxt->toc, mul_size(sizeof(WalUsage), pcxt->nworkers));
+	shm_toc_insert(pcxt->toc, HNSW_PARALLEL_KEY_WALUSAGE, walusage);
+	if (estquery > 0)
+	{
+		query = shm_toc_allocate(pcxt->toc, estquery);
+		memcpy(query, debug_query_string, estquery);
+		shm_toc_insert(pcxt->toc, HNSW_PARALLEL_KEY_QUERY, query);
+	}
 
 	LaunchParallelWorkers(pcxt);
 	nlaunched = pcxt->nworkers_launched;
@@ -1361,15 +1395,21 @@ ParallelBuild(HnswBuildState *bs, IndexInfo *indexInfo, int request)
 			(errmsg_internal("hnsw build of \"%s\": %d parallel workers planned, %d launched",
 							 RelationGetRelationName(index), request, nlaunched)));
 
-	/* the leader takes part, then waits for the workers */
-	ParallelScanAndInsert(bs, shared, pscan, graph, heap, index, true);
+	/* the leader takes part (unless told not to), then waits for the workers */
+	AttachGraph(bs, shared, graph);
+	if (parallel_leader_participation || nlaunched == 0)
+		ParallelScanAndInsert(bs, shared, pscan, true);
 	WaitForParallelWorkersToFinish(pcxt);
+	for (int i = 0; i < nlaunched; i++)
+		InstrAccumParallelQuery(&bufusage[i], &walusage[i]);
 
 	bs->n = Min((int64) pg_atomic_read_u64(&shared->nclaimed), shared->capacity);
 	bs->entry = shared->entry;
 	bs->entry_level = shared->entry_level;
 	bs->reltuples = shared->reltuples;
 	bs->indtuples = shared->indtuples;
+	if (shared->brokenhotchain)
+		indexInfo->ii_BrokenHotChain = true;	/* pg_index.indcheckxmin */
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE,
 								 (int64) pg_atomic_read_u64(&shared->ndone));
 
@@ -1403,6 +1443,9 @@ HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc)
 	Relation	heap;
 	Relation	index;
 	HnswBuildState bs;
+	char	   *query;
+	BufferUsage *bufusage;
+	WalUsage   *walusage;
 
 	/* the leader's lock modes (index_build, index_concurrently_build) */
 	if (!shared->isconcurrent)
@@ -1415,12 +1458,26 @@ HnswParallelBuildMain(dsm_segment *seg, shm_toc *toc)
 		heaplock = ShareUpdateExclusiveLock;
 		indexlock = RowExclusiveLock;
 	}
+	query = shm_toc_lookup(toc, HNSW_PARALLEL_KEY_QUERY, true);
+	if (query)
+	{
+		debug_query_string = query;
+		pgstat_report_activity(STATE_RUNNING, debug_query_string);
+	}
 	heap = table_open(shared->heaprelid, heaplock);
 	index = index_open(shared->indexrelid, indexlock);
 	SharedFileSetAttach(&shared->fileset, seg);
+	InstrStartParallelQuery();
 
 	memset(&bs, 0, sizeof(bs));
-	ParallelScanAndInsert(&bs, shared, pscan, graph, heap, index, false);
+	bs.heap = heap;
+	bs.index = index;
+	AttachGraph(&bs, shared, graph);
+	ParallelScanAndInsert(&bs, shared, pscan, false);
+
+	bufusage = shm_toc_lookup(toc, HNSW_PARALLEL_KEY_BUFUSAGE, false);
+	walusage = shm_toc_lookup(toc, HNSW_PARALLEL_KEY_WALUSAGE, false);
+	InstrEndParallelQuery(&bufusage[ParallelWorkerNumber], &walusage[ParallelWorkerNumber]);
 
 	index_close(index, indexlock);
 	table_close(heap, heaplock);
