@@ -85,7 +85,19 @@ SELECT * FROM hnsw_check('hnsw_par_cos');
 SELECT hnsw_par_count('<=>');
 SELECT same, total FROM hnsw_par_topk('<=>');
 
+DROP INDEX hnsw_par_cos;
+
+-- compressed slots (fp16) are written from the same shared graph
+SET client_min_messages = debug1;
+CREATE INDEX hnsw_par_fp16 ON hnsw_par USING hnsw (v vector_l2_ops) WITH (storage = fp16);
+RESET client_min_messages;
+SELECT * FROM hnsw_check('hnsw_par_fp16');
+SELECT hnsw_par_count('<->');
+SELECT same, total FROM hnsw_par_topk('<->');
+DROP INDEX hnsw_par_fp16;
+
 -- REINDEX and CREATE INDEX CONCURRENTLY build in parallel too
+CREATE INDEX hnsw_par_cos ON hnsw_par USING hnsw (v vector_cosine_ops) WITH (m = 8, ef_construction = 40);
 SET client_min_messages = debug1;
 REINDEX INDEX hnsw_par_cos;
 RESET client_min_messages;
