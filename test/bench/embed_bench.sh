@@ -17,7 +17,7 @@
 #   5. the cost of provider limits (max_concurrency, requests_per_minute):
 #      the server restarted with shared_preload_libraries = 'genai', the
 #      single-call and batched runs against a provider without limits and
-#      one with limits that never bind, alternating, best of REPEAT.
+#      one with limits that never bind, in ABBA order, median of REPEAT.
 # Not part of the pass/fail suite.
 set -u
 . "$(dirname "$0")/../pgenv.sh"
@@ -95,13 +95,22 @@ psql_ -c "CREATE SERVER fake_lim FOREIGN DATA WRAPPER genai
 single() { timed "DO \$\$ BEGIN FOR i IN 1..500 LOOP PERFORM embed('short text ' || i, provider => '$1'); END LOOP; END \$\$"; }
 batched() { timed "SELECT count(*) FROM unnest((SELECT embed(array_agg(t ORDER BY i), provider => '$1') FROM texts))"; }
 : > "$GENAI_WORK/lim.txt"
-for _ in $(seq "$REPEAT"); do
-	echo "su $(single fake)" >> "$GENAI_WORK/lim.txt"
-	echo "sl $(single fake_lim)" >> "$GENAI_WORK/lim.txt"
-	echo "bu $(batched fake)" >> "$GENAI_WORK/lim.txt"
-	echo "bl $(batched fake_lim)" >> "$GENAI_WORK/lim.txt"
+# ABBA order: the usage writer inserting the previous run's rows, caches
+# and the machine's load must not favour one side
+for r in $(seq "$REPEAT"); do
+	if [ $((r % 2)) -eq 1 ]; then order="fake fake_lim"; else order="fake_lim fake"; fi
+	for p in $order; do
+		k=$([ "$p" = fake ] && echo u || echo l)
+		echo "s$k $(single "$p")" >> "$GENAI_WORK/lim.txt"
+	done
+	for p in $order; do
+		k=$([ "$p" = fake ] && echo u || echo l)
+		echo "b$k $(batched "$p")" >> "$GENAI_WORK/lim.txt"
+	done
 done
-b() { awk -v k="$1" '$1 == k { print $2 }' "$GENAI_WORK/lim.txt" | best; }
+# the median of the rounds
+b() { awk -v k="$1" '$1 == k { print $2 }' "$GENAI_WORK/lim.txt" | sort -n |
+	awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 su=$(b su); sl=$(b sl); bu=$(b bu); bl=$(b bl)
 echo "500 single calls:  no limits $su ms, with limits $sl ms"
 echo "batched ($N texts): no limits $bu ms, with limits $bl ms"
