@@ -96,9 +96,14 @@ CREATE FUNCTION genai_provider_stats(OUT serverid oid, OUT calls bigint, OUT err
 CREATE VIEW provider_stats AS
 SELECT s.srvname AS provider, st.calls, st.errors, st.requests, st.retries,
 	   st.input_tokens, st.output_tokens, st.mean_latency_ms, st.max_latency_ms,
+	   o.max_concurrency, o.requests_per_minute,
 	   st.in_flight, st.max_in_flight, st.slot_waits, st.rate_waits, st.wait_ms
 FROM genai_provider_stats() st
-	 JOIN pg_catalog.pg_foreign_server s ON s.oid = st.serverid;
+	 JOIN pg_catalog.pg_foreign_server s ON s.oid = st.serverid
+	 CROSS JOIN LATERAL (
+		SELECT max(option_value) FILTER (WHERE option_name = 'max_concurrency')::integer AS max_concurrency,
+			   max(option_value) FILTER (WHERE option_name = 'requests_per_minute')::integer AS requests_per_minute
+		FROM pg_catalog.pg_options_to_table(s.srvoptions)) o;
 REVOKE ALL ON FUNCTION genai_provider_stats() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION genai_provider_stats() TO pg_read_all_stats;
 REVOKE ALL ON provider_stats FROM PUBLIC;

@@ -2,8 +2,9 @@
 # caps the requests in flight across all backends (checked by the fake
 # endpoint itself), a call waiting for a slot answers statement_timeout,
 # cancel and termination at once, a backend terminated mid-request gives
-# its slot back, requests_per_minute spaces requests, and concurrent
-# calls against a small genai.token_budget never spend past it.
+# its slot back (and a crash restart starts from zero), requests_per_minute
+# spaces requests, and concurrent calls against a small genai.token_budget
+# never spend past it.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -22,6 +23,7 @@ $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'genai'
 genai.http_retry_delay = 10ms
 max_connections = 40
+restart_after_crash = on
 });
 $node->start;
 $node->safe_psql('postgres', qq{
@@ -73,8 +75,8 @@ my $st = $fake->stats;
 is($st->{requests}, 6, 'the endpoint got six requests');
 is($st->{max_in_flight}, 2, 'never more than 2 requests in flight at the endpoint');
 ok($secs >= 1.1, "six 400 ms requests two at a time took $secs s (>= 1.2 s expected)");
-is(stat_of('lim', 'in_flight, max_in_flight, slot_waits >= 3, wait_ms > 0'), '0|2|t|t',
-	'provider_stats: no slot held after, at most 2, waits counted');
+is(stat_of('lim', 'max_concurrency, in_flight, max_in_flight, slot_waits >= 3, wait_ms > 0'), '2|0|2|t|t',
+	'provider_stats: the limit, no slot held after, at most 2, waits counted');
 
 # without a limit the same calls overlap (the check above can fail)
 $fake->reset;
@@ -139,7 +141,7 @@ my @arr = @{ $st->{arrivals} };
 my $span = $arr[-1] - $arr[0];
 ok($span >= 1.5 && $secs < 8, "requests spread over $span s (2 at once, then 4 at 0.5 s: >= 1.5 s expected)");
 note('arrivals: ' . join(' ', @arr));
-is(stat_of('rate', 'rate_waits'), '4', 'provider_stats: four requests waited for the rate limit');
+is(stat_of('rate', 'requests_per_minute, rate_waits'), '120|4', 'provider_stats: four requests waited for the rate limit');
 
 # a changed limit applies at once (a fresh bucket)
 $node->safe_psql('postgres', q{ALTER SERVER rate OPTIONS (SET requests_per_minute '6000')});
@@ -186,6 +188,19 @@ my $spent = $node->safe_psql('postgres', q{SELECT sum(input_tokens) FROM usage_l
 ok($spent <= $budget, "carol spent $spent of $budget tokens: never more than the budget");
 
 ok(!$node->log_contains('was terminated by signal'), 'no backend crashed');
+
+# --- a backend killed mid-request: the crash restart starts counts at zero ---
+my ($kh, $kout, $kerr) = start_bg(q{SELECT embed('FAULT:delay=5000 killed', provider => 'lim')});
+ok($node->poll_query_until('postgres', q{SELECT in_flight = 1 FROM provider_stats WHERE provider = 'lim'}),
+	'a call holds a slot');
+my $kpid = $node->safe_psql('postgres',
+	q{SELECT pid FROM pg_stat_activity WHERE query LIKE '%killed%' AND pid <> pg_backend_pid()});
+kill 'KILL', $kpid;
+$kh->finish;
+ok($node->poll_query_until('postgres', q{SELECT true}), 'the server restarted after the crash');
+is($node->safe_psql('postgres', q{SELECT embed('after crash', provider => 'lim') IS NOT NULL}), 't',
+	'calls work after the crash restart');
+is(stat_of('lim', 'in_flight, max_in_flight'), '0|1', 'no slot leaked across the crash restart');
 $node->stop;
 $fake->stop;
 done_testing();
