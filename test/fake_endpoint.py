@@ -69,6 +69,7 @@ LOCK = threading.Lock()
 STATS = {}
 SEEN = {}
 T0 = [time.monotonic()]
+GEN = [0]                       # bumped by /reset: older requests are not counted down
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz"))
 
 
@@ -81,6 +82,7 @@ def reset_stats():
                   "tls_failed": 0, "proxied": 0, "connects": 0, "targets": []})
     SEEN.clear()
     T0[0] = time.monotonic()
+    GEN[0] += 1
 
 
 def count(key, n=1, sub=None):
@@ -140,7 +142,8 @@ class Handler(BaseHTTPRequestHandler):
         if getattr(self, "in_flight", False):
             self.in_flight = False
             with LOCK:
-                STATS["in_flight"] -= 1
+                if self.gen == GEN[0]:
+                    STATS["in_flight"] -= 1
 
     def error(self, status, message, headers=None, ollama=False):
         if ollama:
@@ -176,6 +179,7 @@ class Handler(BaseHTTPRequestHandler):
             STATS["in_flight"] += 1
             STATS["max_in_flight"] = max(STATS["max_in_flight"], STATS["in_flight"])
             STATS["arrivals"].append(round(time.monotonic() - T0[0], 3))
+            self.gen = GEN[0]
         self.in_flight = True
         try:
             self.model_request(raw, path)
