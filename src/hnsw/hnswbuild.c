@@ -81,8 +81,10 @@ typedef struct HnswGraph
 	char	   *keys;			/* capacity x info.key_bytes, or NULL */
 	uint8	   *levels;
 	uint32	   *links0;			/* capacity x m0 */
+	float	   *dists0;			/* distance of each level-0 link */
 	uint32	   *upperoff;		/* node's first upper level in upper[] */
 	uint32	   *upper;			/* upper links: m per level, node by node */
+	float	   *upperdists;		/* distance of each upper link */
 	LWLock	   *locks;			/* per node; NULL in a serial build */
 } HnswGraph;
 
@@ -106,8 +108,10 @@ typedef struct HnswBuildShared
 	Size		off_keys;
 	Size		off_levels;
 	Size		off_links0;
+	Size		off_dists0;
 	Size		off_upperoff;
 	Size		off_upper;
+	Size		off_upperdists;
 	Size		off_locks;
 	SharedFileSet fileset;		/* rows that did not fit, one file each */
 
@@ -172,12 +176,27 @@ static int	build_tranche_id = 0;	/* LWLock tranche of this backend's builds */
 #define NodeVector(bs, i)	((bs)->g.vectors + (int64) (i) * (bs)->info.dims)
 #define NodeKeys(bs, i)		((bs)->g.keys + (int64) (i) * (bs)->info.key_bytes)
 
+/*
+ * A node's neighbour list at a level, and the distances of its entries.
+ * While nodes are being inserted every list is kept sorted by distance
+ * (ties by nid), with each entry's distance stored beside it, so adding a
+ * back-link needs neither a sort nor a distance to every present
+ * neighbour.  (The orphan fix at the end does not keep them.)
+ */
 static uint32 *
 NodeLinks(HnswBuildState *bs, int64 i, int level)
 {
 	if (level == 0)
 		return bs->g.links0 + i * bs->info.m0;
 	return bs->g.upper + ((int64) bs->g.upperoff[i] + level - 1) * bs->info.m;
+}
+
+static float *
+NodeDists(HnswBuildState *bs, int64 i, int level)
+{
+	if (level == 0)
+		return bs->g.dists0 + i * bs->info.m0;
+	return bs->g.upperdists + ((int64) bs->g.upperoff[i] + level - 1) * bs->info.m;
 }
 
 static int
@@ -232,8 +251,8 @@ static Size
 NodeBytes(const HnswInfo *info)
 {
 	return sizeof(float) * info->dims + sizeof(ItemPointerData) + 1 + info->key_bytes +
-		sizeof(uint32) * info->m0 + sizeof(uint32) + sizeof(uint32) +
-		sizeof(uint32) * info->m * 2 / info->m + 1;
+		(sizeof(uint32) + sizeof(float)) * info->m0 + sizeof(uint32) + sizeof(uint32) +
+		(sizeof(uint32) + sizeof(float)) * info->m * 2 / info->m + 1;
 }
 
 static void
@@ -248,6 +267,7 @@ GrowGraph(HnswBuildState *bs, int64 want)
 		bs->g.tids = palloc_extended(sizeof(ItemPointerData) * n, MCXT_ALLOC_HUGE);
 		bs->g.levels = palloc_extended(n, MCXT_ALLOC_HUGE);
 		bs->g.links0 = palloc_extended(sizeof(uint32) * bs->info.m0 * n, MCXT_ALLOC_HUGE);
+		bs->g.dists0 = palloc_extended(sizeof(float) * bs->info.m0 * n, MCXT_ALLOC_HUGE);
 		bs->g.upperoff = palloc_extended(sizeof(uint32) * n, MCXT_ALLOC_HUGE);
 		bs->visited = palloc_extended(sizeof(uint32) * n, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 		if (bs->info.key_bytes > 0)
@@ -259,6 +279,7 @@ GrowGraph(HnswBuildState *bs, int64 want)
 		bs->g.tids = repalloc_huge(bs->g.tids, sizeof(ItemPointerData) * n);
 		bs->g.levels = repalloc_huge(bs->g.levels, n);
 		bs->g.links0 = repalloc_huge(bs->g.links0, sizeof(uint32) * bs->info.m0 * n);
+		bs->g.dists0 = repalloc_huge(bs->g.dists0, sizeof(float) * bs->info.m0 * n);
 		bs->g.upperoff = repalloc_huge(bs->g.upperoff, sizeof(uint32) * n);
 		bs->visited = repalloc_huge(bs->visited, sizeof(uint32) * n);
 		memset(bs->visited + bs->allocated, 0, sizeof(uint32) * (n - bs->allocated));
@@ -282,9 +303,15 @@ SerialAllocUpper(HnswBuildState *bs, int64 i, int level)
 		Size		sz = sizeof(uint32) * bs->info.m * want;
 
 		if (bs->g.upper == NULL)
+		{
 			bs->g.upper = MemoryContextAllocHuge(bs->graphctx, sz);
+			bs->g.upperdists = MemoryContextAllocHuge(bs->graphctx, sz);
+		}
 		else
+		{
 			bs->g.upper = repalloc_huge(bs->g.upper, sz);
+			bs->g.upperdists = repalloc_huge(bs->g.upperdists, sz);
+		}
 		bs->upper_allocated = want;
 	}
 	bs->nupper += level;
@@ -395,17 +422,41 @@ MemPairDist(void *arg, int i, int j)
 						NodeVector(a->bs, NidNode(a->bs, a->cands[j].nid)));
 }
 
+/* sort kept indexes ascending: they index a distance-sorted array */
+static void
+SortKeep(uint32 *keep, int n)
+{
+	for (int a = 1; a < n; a++)
+	{
+		uint32		x = keep[a];
+		int			b = a;
+
+		while (b > 0 && keep[b - 1] > x)
+		{
+			keep[b] = keep[b - 1];
+			b--;
+		}
+		keep[b] = x;
+	}
+}
+
 /*
- * Add node i to the list of node j at level, pruning if full.  In a
- * parallel build j's lock is held throughout, so concurrent additions to
- * the same list are serialised and searches see whole lists.
+ * Add node i to the list of node j at level, pruning if full.  The list
+ * is sorted by distance with the distances stored beside it, so the new
+ * entry is placed by one pass and pruning needs only the pair distances.
+ * In a parallel build j's lock is held throughout, so concurrent additions
+ * to the same list are serialised and searches see whole lists.
  */
 static void
 MemAddBackLink(HnswBuildState *bs, int64 j, int64 i, int level, double dij)
 {
 	int			cap = HnswLayerCapacity(&bs->info, level);
+	uint32		nid = NodeNid(bs, i);
+	float		d = (float) dij;
 	uint32	   *links;
+	float	   *dists;
 	int			n;
+	int			pos;
 	HnswCandidate cands[HNSW_MAX_M * 2 + 1];
 	uint32		keep[HNSW_MAX_M * 2 + 1];
 	MemPairArg	arg;
@@ -413,27 +464,50 @@ MemAddBackLink(HnswBuildState *bs, int64 j, int64 i, int level, double dij)
 
 	LockNode(bs, j, LW_EXCLUSIVE);
 	links = NodeLinks(bs, j, level);
+	dists = NodeDists(bs, j, level);
 	n = CountLinks(links, cap);
+	for (pos = 0; pos < n; pos++)
+		if (dists[pos] > d || (dists[pos] == d && links[pos] > nid))
+			break;
 	if (n < cap)
 	{
-		links[n] = NodeNid(bs, i);
+		memmove(links + pos + 1, links + pos, sizeof(uint32) * (n - pos));
+		memmove(dists + pos + 1, dists + pos, sizeof(float) * (n - pos));
+		links[pos] = nid;
+		dists[pos] = d;
 		UnlockNode(bs, j);
 		return;
 	}
-	for (int k = 0; k < n; k++)
+
+	/* full: re-prune the list with the new node, already in order */
+	for (int k = 0, c = 0; k <= n; k++)
 	{
-		cands[k].nid = links[k];
-		cands[k].distance = HnswDistance(&bs->info, NodeVector(bs, j),
-										 NodeVector(bs, NidNode(bs, links[k])));
+		if (k == pos)
+		{
+			cands[k].nid = nid;
+			cands[k].distance = d;
+		}
+		else
+		{
+			cands[k].nid = links[c];
+			cands[k].distance = dists[c];
+			c++;
+		}
 	}
-	cands[n].nid = NodeNid(bs, i);
-	cands[n].distance = dij;
-	qsort(cands, n + 1, sizeof(HnswCandidate), HnswCandidateCmp);
 	arg.bs = bs;
 	arg.cands = cands;
 	nkeep = HnswSelectNeighbors(&bs->info, cands, n + 1, cap, NULL, keep, MemPairDist, &arg);
+	SortKeep(keep, nkeep);
 	for (int k = 0; k < cap; k++)
-		links[k] = k < nkeep ? cands[keep[k]].nid : HNSW_INVALID_NID;
+	{
+		if (k < nkeep)
+		{
+			links[k] = cands[keep[k]].nid;
+			dists[k] = (float) cands[keep[k]].distance;
+		}
+		else
+			links[k] = HNSW_INVALID_NID;
+	}
 	UnlockNode(bs, j);
 }
 
@@ -546,6 +620,7 @@ MemInsert(HnswBuildState *bs, int64 i)
 		arg.cands = cands;
 		nchosen[l] = HnswSelectNeighbors(&bs->info, cands, ncands, cap, NULL, keep,
 										 MemPairDist, &arg);
+		SortKeep(keep, nchosen[l]);
 		for (int k = 0; k < nchosen[l]; k++)
 		{
 			chosen[l * bs->info.m0 + k] = cands[keep[k]].nid;
@@ -556,7 +631,11 @@ MemInsert(HnswBuildState *bs, int64 i)
 
 	/* the node's own lists, then the links to it */
 	for (int l = top; l >= 0; l--)
+	{
 		memcpy(NodeLinks(bs, i, l), chosen + l * bs->info.m0, sizeof(uint32) * nchosen[l]);
+		for (int k = 0; k < nchosen[l]; k++)
+			NodeDists(bs, i, l)[k] = (float) chosendist[l * bs->info.m0 + k];
+	}
 	for (int l = top; l >= 0; l--)
 		for (int k = 0; k < nchosen[l]; k++)
 			MemAddBackLink(bs, NidNode(bs, chosen[l * bs->info.m0 + k]), i, l,
@@ -1011,8 +1090,8 @@ static Size
 SharedNodeBytes(const HnswInfo *info)
 {
 	return sizeof(float) * info->dims + sizeof(ItemPointerData) + 1 + info->key_bytes +
-		sizeof(uint32) * info->m0 + sizeof(uint32) + sizeof(LWLock) +
-		sizeof(uint32) * info->m * 2 / (info->m - 1) + 1;
+		(sizeof(uint32) + sizeof(float)) * info->m0 + sizeof(uint32) + sizeof(LWLock) +
+		(sizeof(uint32) + sizeof(float)) * info->m * 2 / (info->m - 1) + 1;
 }
 
 /* place the graph arrays; returns the size of the area */
@@ -1029,8 +1108,10 @@ LayoutGraph(HnswBuildShared *shared)
 	PLACE(off_keys, (Size) info->key_bytes * c);
 	PLACE(off_levels, c);
 	PLACE(off_links0, sizeof(uint32) * info->m0 * c);
+	PLACE(off_dists0, sizeof(float) * info->m0 * c);
 	PLACE(off_upperoff, sizeof(uint32) * c);
 	PLACE(off_upper, sizeof(uint32) * info->m * (Size) shared->upper_capacity);
+	PLACE(off_upperdists, sizeof(float) * info->m * (Size) shared->upper_capacity);
 	PLACE(off_locks, sizeof(LWLock) * c);
 #undef PLACE
 	return off;
@@ -1049,8 +1130,10 @@ AttachGraph(HnswBuildState *bs, HnswBuildShared *shared, char *graph)
 	bs->g.keys = bs->info.key_bytes > 0 ? graph + shared->off_keys : NULL;
 	bs->g.levels = (uint8 *) (graph + shared->off_levels);
 	bs->g.links0 = (uint32 *) (graph + shared->off_links0);
+	bs->g.dists0 = (float *) (graph + shared->off_dists0);
 	bs->g.upperoff = (uint32 *) (graph + shared->off_upperoff);
 	bs->g.upper = (uint32 *) (graph + shared->off_upper);
+	bs->g.upperdists = (float *) (graph + shared->off_upperdists);
 	bs->g.locks = (LWLock *) (graph + shared->off_locks);
 	bs->visited = palloc_extended(sizeof(uint32) * bs->capacity,
 								  MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
