@@ -91,6 +91,11 @@ is($node->safe_psql('postgres', q{SELECT string_agg(DISTINCT role_name, ',') FRO
 # rows still queued at a fast shutdown are written before the server stops
 $node->safe_psql('postgres', q{SELECT count(*) FROM retrieve('[1, 1, 0]'::vector, 'docs', 1)},
 	extra_params => [ '-U', 'bob' ]);
+# (a worker registered but not yet started when the shutdown begins would
+# never run: wait until it is there)
+ok($node->poll_query_until('postgres',
+		q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'genai usage writer'}),
+	'the writer runs');
 $node->stop('fast');
 $node->start;
 is(audit_count(q{role_name = 'bob'}), '2', 'a row queued just before a fast shutdown is written');
