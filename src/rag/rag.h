@@ -145,8 +145,12 @@ typedef struct RagAuditEntry
 extern void RagAuditCheckWritable(const char *call);
 extern void RagAuditWrite(RagExtension *ext, RagAuditEntry *e);
 extern int	RagAuditPurgeExpired(RagExtension *ext);
+extern char *RagAuditPrepareFailure(RagAuditEntry *e);
+extern void RagAuditQueueFailure(const char *prepared, instr_time start,
+								 int sqlerrcode);
 
 /* the queued audit write, with preload (ragauditq.c) */
+#define RAG_AUDIT_SLOT_BYTES	2040	/* one JSON row, without its NUL */
 extern void RagAuditQueueInit(void);
 extern bool RagAuditQueued(void);
 extern bool RagAuditEnqueue(const char *json, int len);

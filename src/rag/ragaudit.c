@@ -151,20 +151,73 @@ RagAuditCheckWritable(const char *call)
 				 errhint("Run it in a read-write transaction on the primary.")));
 }
 
-/* The row as a JSON object of column name -> text value (or null). */
+/*
+ * The audit row's columns.  latency_ms and status come last: a row
+ * prepared for a failure (RagAuditPrepareFailure) is everything before
+ * them, completed when the failure is known.
+ */
+static const char *const audit_cols[] = {
+	"roleid", "role_name", "call", "source", "source_name", "retrieved_ids",
+	"provider", "model", "prompt_tokens", "completion_tokens", "question", "at",
+	"latency_ms", "status"
+};
+
+#define AUDIT_NCOLS lengthof(audit_cols)
+#define AUDIT_NPREPARED (AUDIT_NCOLS - 2)
+
+/* The first n columns of the row as JSON members: "column": text value or null. */
 static void
-audit_row_json(StringInfo buf, int n, const char *const *cols, const char *const *values)
+audit_json_pairs(StringInfo buf, int n, const char *const *values)
 {
-	appendStringInfoChar(buf, '{');
 	for (int i = 0; i < n; i++)
 	{
 		if (i)
 			appendStringInfoChar(buf, ',');
-		escape_json(buf, cols[i]);
+		escape_json(buf, audit_cols[i]);
 		appendStringInfoChar(buf, ':');
 		RagAppendJsonStringOrNull(buf, values[i]);
 	}
-	appendStringInfoChar(buf, '}');
+}
+
+
+/* values of the first AUDIT_NPREPARED columns of e's row */
+static void
+audit_values(RagAuditEntry *e, const char **values)
+{
+	Oid			userid = GetUserId();
+	List	   *ids = NIL;
+	ListCell   *lc;
+
+	foreach(lc, e->hits)
+	{
+		RagHit	   *h = (RagHit *) lfirst(lc);
+
+		ids = lappend(ids, h->id ? h->id : "");
+	}
+	values[0] = psprintf("%u", userid);
+	values[1] = GetUserNameFromId(userid, false);
+	values[2] = e->call;
+	values[3] = OidIsValid(e->source) ? psprintf("%u", e->source) : NULL;
+	values[4] = OidIsValid(e->source) ? get_rel_name(e->source) : NULL;
+	values[5] = OidOutputFunctionCall(F_ARRAY_OUT, RagTextArray(ids));
+	values[6] = e->provider;
+	values[7] = e->model;
+	values[8] = e->prompt_tokens >= 0 ? psprintf("%d", e->prompt_tokens) : NULL;
+	values[9] = e->completion_tokens >= 0 ? psprintf("%d", e->completion_tokens) : NULL;
+	/* question text only when a superuser turned it on */
+	values[10] = (rag_audit_questions && e->question) ? e->question : NULL;
+	/* what the column's default, now(), gives in the caller's transaction */
+	values[11] = timestamptz_to_str(GetCurrentTransactionStartTimestamp());
+}
+
+static double
+elapsed_ms(instr_time start)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start);
+	return INSTR_TIME_GET_MILLISEC(now);
 }
 
 /*
@@ -180,52 +233,23 @@ audit_row_json(StringInfo buf, int n, const char *const *cols, const char *const
 void
 RagAuditWrite(RagExtension *ext, RagAuditEntry *e)
 {
-	static const char *const cols[] = {
-		"roleid", "role_name", "call", "source", "source_name", "retrieved_ids",
-		"provider", "model", "prompt_tokens", "completion_tokens", "latency_ms",
-		"status", "question", "at"
-	};
-	const char *values[lengthof(cols)];
-	Oid			userid = GetUserId();
-	List	   *ids = NIL;
-	ListCell   *lc;
-	instr_time	now;
+	const char *values[AUDIT_NCOLS];
 
 	if (!rag_audit_enabled)
 		return;
 
-	foreach(lc, e->hits)
-	{
-		RagHit	   *h = (RagHit *) lfirst(lc);
-
-		ids = lappend(ids, h->id ? h->id : "");
-	}
-	INSTR_TIME_SET_CURRENT(now);
-	INSTR_TIME_SUBTRACT(now, e->start);
-
-	values[0] = psprintf("%u", userid);
-	values[1] = GetUserNameFromId(userid, false);
-	values[2] = e->call;
-	values[3] = OidIsValid(e->source) ? psprintf("%u", e->source) : NULL;
-	values[4] = OidIsValid(e->source) ? get_rel_name(e->source) : NULL;
-	values[5] = OidOutputFunctionCall(F_ARRAY_OUT, RagTextArray(ids));
-	values[6] = e->provider;
-	values[7] = e->model;
-	values[8] = e->prompt_tokens >= 0 ? psprintf("%d", e->prompt_tokens) : NULL;
-	values[9] = e->completion_tokens >= 0 ? psprintf("%d", e->completion_tokens) : NULL;
-	values[10] = psprintf("%.3f", INSTR_TIME_GET_MILLISEC(now));
-	values[11] = e->status;
-	/* question text only when a superuser turned it on */
-	values[12] = (rag_audit_questions && e->question) ? e->question : NULL;
-	/* what the column's default, now(), gives in the caller's transaction */
-	values[13] = timestamptz_to_str(GetCurrentTransactionStartTimestamp());
+	audit_values(e, values);
+	values[AUDIT_NCOLS - 2] = psprintf("%.3f", elapsed_ms(e->start));
+	values[AUDIT_NCOLS - 1] = e->status;
 
 	if (RagAuditQueued())
 	{
 		StringInfoData json;
 
 		initStringInfo(&json);
-		audit_row_json(&json, lengthof(cols), cols, values);
+		appendStringInfoChar(&json, '{');
+		audit_json_pairs(&json, AUDIT_NCOLS, values);
+		appendStringInfoChar(&json, '}');
 		if (RagAuditEnqueue(json.data, json.len))
 			return;
 		/* too long for a slot, or the queue is full: write it ourselves */
@@ -237,13 +261,66 @@ RagAuditWrite(RagExtension *ext, RagAuditEntry *e)
 					 errhint("Run it in a read-write transaction.")));
 	}
 
-	GenaiInsertAsOwner("rag_audit", lengthof(cols), cols, values);
+	GenaiInsertAsOwner("rag_audit", AUDIT_NCOLS, audit_cols, values);
 
 	if (++writes_since_purge >= RAG_AUDIT_PURGE_EVERY)
 	{
 		writes_since_purge = 0;
 		RagAuditPurgeExpired(ext);
 	}
+}
+
+/*
+ * For a step that may fail after rows were retrieved and sent on (rag():
+ * the completion call), prepare the row of the failure in advance: the
+ * queued row as a JSON object without its last two members and closing
+ * brace.  NULL when rows are not queued (the transactional row would be
+ * rolled back with the failing call anyway), or when even without the
+ * question the row would not fit in a queue slot.
+ */
+char *
+RagAuditPrepareFailure(RagAuditEntry *e)
+{
+	const char *values[AUDIT_NCOLS];
+	StringInfoData json;
+	int			reserve = 64;	/* latency_ms and status */
+
+	if (!rag_audit_enabled || !RagAuditQueued())
+		return NULL;
+	audit_values(e, values);
+	initStringInfo(&json);
+	appendStringInfoChar(&json, '{');
+	audit_json_pairs(&json, AUDIT_NPREPARED, values);
+	if (json.len + reserve > RAG_AUDIT_SLOT_BYTES && values[10] != NULL)
+	{
+		/* keep the row, lose the (long) question */
+		values[10] = NULL;
+		resetStringInfo(&json);
+		appendStringInfoChar(&json, '{');
+		audit_json_pairs(&json, AUDIT_NPREPARED, values);
+	}
+	if (json.len + reserve > RAG_AUDIT_SLOT_BYTES)
+		return NULL;
+	appendStringInfoChar(&json, ',');
+	return json.data;
+}
+
+/*
+ * Queue the prepared row of a failed call with its latency and SQLSTATE.
+ * Runs in PG_CATCH: no allocation, no ERROR.
+ */
+void
+RagAuditQueueFailure(const char *prepared, instr_time start, int sqlerrcode)
+{
+	char		buf[RAG_AUDIT_SLOT_BYTES + 1];
+	int			n;
+
+	if (prepared == NULL)
+		return;
+	n = snprintf(buf, sizeof(buf), "%s\"latency_ms\":\"%.3f\",\"status\":\"error %s\"}",
+				 prepared, elapsed_ms(start), unpack_sql_state(sqlerrcode));
+	if (n > 0 && n <= RAG_AUDIT_SLOT_BYTES)
+		(void) RagAuditEnqueue(buf, n);
 }
 
 /*

@@ -57,7 +57,6 @@
 #include "rag.h"
 
 #define RAG_AUDIT_QUEUE_SLOTS	1024
-#define RAG_AUDIT_SLOT_BYTES	2040	/* one JSON row, without its NUL */
 #define RAG_AUDIT_FLUSH_BATCH	256
 
 typedef enum RagAuditSlotState

@@ -88,6 +88,37 @@ result_jsonb(const char *answer, RagPrompt *p, List *hits, int completion_tokens
 }
 
 /*
+ * The completion call, with the retrieved rows going to the provider.  With
+ * the queued audit write a failure from here on (provider error, timeout,
+ * cancel) is recorded too, with its SQLSTATE: the row is prepared before
+ * the call and queued from PG_CATCH.  (Transactionally written rows would
+ * be rolled back with the failing call.)
+ */
+static char *
+complete_audited(RagExtension *ext, RagPrompt *p, const char *model,
+				 double temperature, int answer_reserve, const char *provider,
+				 const char *encoding, RagAuditEntry *audit,
+				 int *completion_tokens)
+{
+	char	   *failure_row = RagAuditPrepareFailure(audit);
+	char	   *answer = NULL;
+
+	PG_TRY();
+	{
+		answer = RagComplete(ext, p->user, model, p->system, temperature,
+							 answer_reserve, provider);
+		*completion_tokens = answer ? RagTokenCount(ext, answer, encoding) : 0;
+	}
+	PG_CATCH();
+	{
+		RagAuditQueueFailure(failure_row, audit->start, geterrcode());
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return answer;
+}
+
+/*
  * rag(question text, source regclass, k integer, hybrid boolean,
  *	   model text, provider text, context_window integer,
  *	   answer_reserve integer, temperature float8, encoding text,
@@ -178,9 +209,6 @@ rag_answer(PG_FUNCTION_ARGS)
 
 	p = RagBuildPrompt(&ext, question, hits, context_window, answer_reserve,
 					   encoding, system_prompt, 32);
-	answer = RagComplete(&ext, p->user, model, p->system, temperature,
-						 answer_reserve, provider);
-	completion_tokens = answer ? RagTokenCount(&ext, answer, encoding) : 0;
 
 	audit.call = "rag";
 	audit.source = relid;
@@ -188,9 +216,14 @@ rag_answer(PG_FUNCTION_ARGS)
 	audit.provider = provider;
 	audit.model = model;
 	audit.prompt_tokens = p->prompt_tokens;
+	audit.completion_tokens = -1;
+	audit.question = question;
+
+	answer = complete_audited(&ext, p, model, temperature, answer_reserve,
+							  provider, encoding, &audit, &completion_tokens);
+
 	audit.completion_tokens = completion_tokens;
 	audit.status = "ok";
-	audit.question = question;
 	RagAuditWrite(&ext, &audit);
 
 	/* the result must outlive the SPI procedure context */

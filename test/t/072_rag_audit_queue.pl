@@ -2,7 +2,9 @@
 # retrieve() are written by the background worker as the extension's owner,
 # survive the caller's ROLLBACK, leave the caller's transaction read-only
 # (no transaction id, so no WAL flush at commit), are written exactly once,
-# survive a fast shutdown, and cannot be skipped or forged by the caller.
+# survive a fast shutdown, and cannot be skipped or forged by the caller;
+# a rag() whose completion call fails after retrieval is recorded with the
+# SQLSTATE.
 # genai.rag_audit_write = transactional brings back the write in the
 # caller's transaction; a row too long for a queue slot is written that way
 # too, and fails closed in a read-only transaction.
@@ -11,13 +13,17 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use GenaiFakeEndpoint;
+
+my $fake = GenaiFakeEndpoint->new(args => [ '--retry-after', '0' ]);
+my $url = $fake->url;
 
 my $node = PostgreSQL::Test::Cluster->new('rag_audit_queue');
 $node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'genai'\n");
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'genai'\ngenai.http_retry_delay = 10ms\n");
 $node->start;
 
-$node->safe_psql('postgres', q{
+$node->safe_psql('postgres', qq{
 CREATE EXTENSION genai;
 CREATE ROLE ann LOGIN;
 CREATE ROLE bob LOGIN;
@@ -28,6 +34,9 @@ ALTER TABLE docs ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant ON docs USING (tenant = current_user);
 GRANT SELECT ON docs TO ann, bob;
 SELECT rag_register('docs', content_column => 'body', dimensions => 3);
+CREATE SERVER fake FOREIGN DATA WRAPPER genai OPTIONS (kind 'openai', base_url '$url/v1',
+  embedding_model 'fe', chat_model 'fc');
+GRANT USAGE ON FOREIGN SERVER fake TO ann, bob;
 });
 
 sub audit_count
@@ -71,8 +80,21 @@ wait_for(q{role_name = 'ann'}, 51, 'fifty more calls, fifty more rows');
 sleep(1);
 is(audit_count(q{role_name = 'ann'}), '51', 'and no duplicates');
 
-# the caller can neither skip nor forge rows
+# a rag() whose completion fails after retrieval: the row records the failure
 my ($stdout, $stderr) = ('', '');
+$node->psql('postgres', q{BEGIN; SELECT rag('FAULT:503 leave?', 'docs', 2, provider => 'fake'); COMMIT;},
+	stderr => \$stderr, extra_params => [ '-U', 'ann' ]);
+like($stderr, qr/returned HTTP status 503/, 'the completion call fails');
+wait_for(q{role_name = 'ann' AND call = 'rag' AND status = 'error 08006' AND provider = 'fake'
+  AND cardinality(retrieved_ids) = 2 AND prompt_tokens > 0}, 1,
+	'the failed rag() call is recorded with its SQLSTATE and the rows it sent');
+is($node->safe_psql('postgres', q{SELECT r->>'provider' FROM rag('leave?', 'docs', 2, provider => 'fake') r},
+		extra_params => [ '-U', 'ann' ]),
+	'fake', 'rag() through the fake endpoint');
+wait_for(q{role_name = 'ann' AND call = 'rag' AND status = 'ok'}, 1, 'and the successful one as ok');
+$node->safe_psql('postgres', q{DELETE FROM rag_audit WHERE call = 'rag'});
+
+# the caller can neither skip nor forge rows
 for my $sql (
 	q{SET genai.rag_audit = off},
 	q{SET genai.rag_audit_write = transactional},
