@@ -30,7 +30,9 @@
  * up on the graph after a budget of distances and sweeps the index
  * instead (exact; keys compared for every slot, distances only for
  * matches), so the startup cost is the cheaper of the two; the matches
- * are then all found, and returning them costs little.
+ * are then all found, and returning them costs little.  With an equality
+ * qual and the key directory, the sweep reads only the pages expected to
+ * hold a match (plus the summaries' false positives).
  *
  * Distances are charged by dimension: one cpu_operator_cost per 32
  * dimensions (plus one), a rough ratio of a SIMD kernel's time to an

@@ -25,6 +25,10 @@
  * A NULL key is flagged in the key area's null bitmap and matches no qual
  * (the operators are strict).  A NULL comparison value matches no row.
  *
+ * Key directory: a 256-bit summary of the keys on each node page (hnsw.h,
+ * README), kept by the build and by every insert, so that a sweep for a
+ * rare key reads only the pages that may hold it.
+ *
  * IDENTIFICATION
  *	  src/hnsw/hnswfilter.c
  *

@@ -33,7 +33,9 @@
  * many nodes before it has ef_search matches; after a budget it gives up
  * and the scan sweeps the index instead, checking keys and computing
  * distances only for matching nodes, which is exact and cheaper than the
- * graph for a small tenant.
+ * graph for a small tenant.  With an equality on a key, the key directory
+ * (hnswfilter.c) names the pages that may hold a match; the sweep reads
+ * only those, and starts at once when they are few.
  *
  * Rows with NULL vectors (and zero vectors under cosine) are not in the
  * index.  A NULL or (cosine) zero query vector has no distance to anything;
