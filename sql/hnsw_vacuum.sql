@@ -123,6 +123,17 @@ SELECT id FROM hnsw_vac ORDER BY v <-> '[0,0,0,0,0,0,0,0]' LIMIT 1;
 SELECT hnsw_check('hnsw_vac_idx');
 RESET enable_seqscan;
 
+-- m = 2: upper pages hold more tuples (20 bytes each) than a heap page
+-- can; VACUUM frees some of them (this crashed when it compacted the page
+-- with PageRepairFragmentation, which sorts at most MaxHeapTuplesPerPage)
+CREATE TABLE hv_small (id int, v vector(2)) WITH (autovacuum_enabled = off);
+INSERT INTO hv_small SELECT i, array[sin(i), cos(i * 1.3)]::vector FROM generate_series(1, 2000) i;
+CREATE INDEX hv_small_v ON hv_small USING hnsw (v vector_l2_ops) WITH (m = 2, ef_construction = 4);
+DELETE FROM hv_small WHERE id % 10 = 3;
+VACUUM hv_small;
+SELECT count(*) AS problems FROM hnsw_check('hv_small_v');
+DROP TABLE hv_small;
+
 DROP FUNCTION hnsw_vac_exact;
 DROP TABLE hnsw_vac, hnsw_vac_q;
 -- leave the database as found

@@ -491,8 +491,13 @@ FreeDead(VacState *vs)
 			off <= PageGetMaxOffsetNumber(page) && ItemIdIsNormal(PageGetItemId(page, off)) &&
 			((HnswUpperTuple) PageGetItem(page, PageGetItemId(page, off)))->nid == d->nid)
 		{
-			ItemIdSetUnused(PageGetItemId(page, off));
-			PageRepairFragmentation(page);
+			/*
+			 * Not PageRepairFragmentation: it sorts at most
+			 * MaxHeapTuplesPerPage items on its stack, and an upper page of
+			 * small tuples (m <= 4) holds more.  This removes the tuple and
+			 * closes its gap, leaving the other offsets as they are.
+			 */
+			PageIndexTupleDeleteNoCompact(page, off);
 			GenericXLogFinish(state);
 			if (PageGetFreeSpace(page) > roomiest_free)
 			{
