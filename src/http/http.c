@@ -431,11 +431,14 @@ HttpRetryableStatus(long status)
 		status == 503 || status == 504;
 }
 
-/* Sleeps ms milliseconds on the latch, answering interrupts. */
-static void
-HttpSleep(long ms)
+/*
+ * Sleeps ms milliseconds on the latch, answering interrupts (so cancel and
+ * statement_timeout end the wait).  Also the provider limiter's wait.
+ */
+void
+HttpSleep(double ms)
 {
-	TimestampTz end = GetCurrentTimestamp() + (TimestampTz) ms * 1000;
+	TimestampTz end = GetCurrentTimestamp() + (TimestampTz) (ms * 1000.0);
 
 	for (;;)
 	{

@@ -51,6 +51,9 @@ extern int	genai_http_max_response_size;
  */
 extern void HttpPost(const HttpRequest *req, HttpResponse *resp);
 
+/* sleeps ms milliseconds on the latch, answering interrupts */
+extern void HttpSleep(double ms);
+
 /* copy of s with every occurrence of secret replaced by "***" */
 extern char *HttpScrub(const char *s, const char *secret);
 

@@ -540,25 +540,6 @@ LimiterAcquireSlot(Provider prov)
 		ConditionVariableCancelSleep();
 }
 
-/* Sleeps ms milliseconds on the latch, answering interrupts. */
-static void
-LimiterSleep(double ms)
-{
-	TimestampTz end = GetCurrentTimestamp() + (TimestampTz) (ms * 1000.0);
-
-	for (;;)
-	{
-		long		left = (long) ((end - GetCurrentTimestamp()) / 1000);
-
-		if (left <= 0)
-			break;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 left, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-}
-
 /*
  * Before every attempt (HttpRequest.before_attempt): takes one token from
  * the provider's bucket, which holds at most one second's worth of
@@ -611,7 +592,7 @@ LimiterRateWait(void *arg)
 		return;
 	PG_TRY();
 	{
-		LimiterSleep(wait_ms);
+		HttpSleep(wait_ms);
 	}
 	PG_CATCH();
 	{
