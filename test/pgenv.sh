@@ -99,6 +99,28 @@ genai_chown_work() {
 	return 0
 }
 
+# initdb a cluster in $GENAI_WORK/data that listens only on a socket in
+# $GENAI_WORK at port $1, with genai preloaded and the benchmark scripts'
+# common settings (no parallel query or build, no JIT); then start it.
+genai_bench_server() {
+	local port=$1 data=$GENAI_WORK/data
+	genai_as_pg initdb -D "$data" -A trust -U postgres >/dev/null ||
+		genai_die "initdb failed"
+	cat >> "$data/postgresql.conf" <<CONF
+port = $port
+listen_addresses = ''
+unix_socket_directories = '$GENAI_WORK'
+shared_preload_libraries = 'genai'
+shared_buffers = 512MB
+maintenance_work_mem = 512MB
+max_parallel_workers_per_gather = 0
+max_parallel_maintenance_workers = 0
+jit = off
+CONF
+	genai_as_pg pg_ctl -D "$data" -l "$GENAI_WORK/server.log" -w start >/dev/null ||
+		genai_die "server did not start"
+}
+
 genai_cleanup() {
 	# stop any server still running out of the work dir, then remove it
 	local pid

@@ -52,20 +52,7 @@ genai_workdir bench
 genai_temp_install "$GENAI_WORK"
 genai_chown_work
 
-data=$GENAI_WORK/data
-genai_as_pg initdb -D "$data" -A trust -U postgres >/dev/null
-cat >> "$data/postgresql.conf" <<CONF
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$GENAI_WORK'
-shared_preload_libraries = 'genai'
-shared_buffers = 512MB
-maintenance_work_mem = 512MB
-max_parallel_workers_per_gather = 0
-max_parallel_maintenance_workers = 0
-jit = off
-CONF
-genai_as_pg pg_ctl -D "$data" -l "$GENAI_WORK/server.log" -w start >/dev/null
+genai_bench_server "$PORT"
 
 psql_su() { genai_as_pg psql -X -q -h "$GENAI_WORK" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"; }
 psql_user() { genai_as_pg psql -X -q -h "$GENAI_WORK" -p "$PORT" -U bench_user -d postgres -v ON_ERROR_STOP=1 "$@"; }
