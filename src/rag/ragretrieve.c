@@ -20,9 +20,11 @@
  *
  * with a missing rank contributing nothing.  Rows are matched across the two
  * lists by (tableoid, ctid), which identifies a row version regardless of the
- * id column's type.  The full-text side matches with the extension's
- * leakproof @@ operator, so a GIN index (rag_tsvector_ops) stays usable
- * below a row-level security policy, and ranks with ts_rank_cd, which reads
+ * id column's type; both queries run read-only, on the calling statement's
+ * snapshot, so a row has the same version (and ctid) in both lists.  The
+ * full-text side matches with the extension's leakproof @@ operator, so a
+ * GIN index (rag_tsvector_ops) stays usable below a row-level security
+ * policy, and ranks with ts_rank_cd, which reads
  * only the row and the query: no corpus statistics, so nothing about rows
  * the caller cannot see enters a score (README, "Full text under RLS").
  *
