@@ -81,3 +81,8 @@ SELECT :r_fresh < 1 AS recall_can_drop,
 RESET hnsw.ef_search;
 SELECT pg_relation_size('churn_idx') <= 1.1 * pg_relation_size('churn_fresh_idx')
 	AS size_within_11x;
+
+DROP FUNCTION churn_recall, churn_vec;
+DROP TABLE churn, churn_q, churn_fresh;
+-- leave the database as found
+DROP EXTENSION genai;
