@@ -49,7 +49,9 @@ autovacuum = off
 jit = off
 EOC
 genai_as_pg "$GENAI_BIN/pg_ctl" -D "$GENAI_WORK/data" -l "$GENAI_WORK/server.log" -w start >/dev/null
-trap 'genai_as_pg "$GENAI_BIN/pg_ctl" -D "$GENAI_WORK/data" -m fast stop >/dev/null' EXIT
+# this trap replaces genai_workdir's, so it removes the directory itself
+trap 'genai_as_pg "$GENAI_BIN/pg_ctl" -D "$GENAI_WORK/data" -m fast stop >/dev/null
+	[ "${GENAI_KEEP:-0}" = 1 ] || rm -rf "$GENAI_WORK"' EXIT
 dsn() { echo "host=127.0.0.1 port=$port dbname=bench_$1 user=postgres"; }
 profile_of() {
 	if [ -f "$here/$1.json" ]; then echo "$here/$1.json"
