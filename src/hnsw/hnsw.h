@@ -313,6 +313,14 @@ typedef struct HnswVisited
 } HnswVisited;
 
 /* State of a search over the on-disk graph */
+/*
+ * Vectors of the nodes an insert has read (hnswutils.c): its search keeps
+ * every scored node's vector here, so choosing its neighbours and
+ * re-pruning their lists read almost no page again.  One per backend,
+ * emptied at the start of each insert.
+ */
+typedef struct HnswVecCache HnswVecCache;
+
 typedef struct HnswSearch
 {
 	Relation	index;
@@ -337,6 +345,7 @@ typedef struct HnswSearch
 	int64		nmatched;		/* scored nodes that passed match() */
 	int64		max_distances;	/* HnswSearchLayer gives up after this (0: never) */
 	bool		budget_hit;		/* ... and sets this */
+	HnswVecCache *cache;		/* if set, scored nodes' vectors go here */
 } HnswSearch;
 
 /* A scan's predicate on the filter keys, from its ScanKeys */
@@ -412,6 +421,9 @@ extern void HnswVisitedInit(HnswVisited *visited, uint32 capacity);
 extern bool HnswVisitedTestAndSet(HnswVisited *visited, uint32 nid);
 extern void HnswVisitedReset(HnswVisited *visited);
 
+extern HnswVecCache *HnswVecCacheAcquire(const HnswInfo *info);
+extern const float *HnswVecCacheLookup(HnswVecCache *cache, uint32 nid, uint8 *flags);
+extern float *HnswVecCachePut(HnswVecCache *cache, uint32 nid, uint8 flags, bool force);
 extern void HnswSearchInit(HnswSearch *search, Relation index, const HnswInfo *info,
 						   const float *query);
 extern void HnswSearchEnter(HnswSearch *search, uint32 nid);
@@ -439,8 +451,6 @@ extern bool hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer 
 					   struct IndexInfo *indexInfo);
 extern void HnswInsertOnDisk(Relation index, const HnswInfo *info, const float *vec,
 							 const char *keys, ItemPointer heaptid, bool building);
-extern bool HnswAddBackLink(Relation index, const HnswInfo *info, uint32 x, const float *xvec,
-							int level, uint32 newnid, const float *newvec, double dist, bool force);
 extern Buffer HnswNewPage(Relation index, GenericXLogState *state, uint16 type,
 						  const HnswInfo *info, Page *page);
 

@@ -29,49 +29,42 @@
 
 #include "hnsw.h"
 
-/* Vectors of a set of nodes, read block by block */
-typedef struct NodeSet
-{
-	int			n;
-	uint32	   *nids;
-	uint8	   *flags;
-	float	   *vectors;		/* n x dims */
-} NodeSet;
-
-typedef struct SortIdx
-{
-	uint32		nid;
-	int			idx;
-} SortIdx;
-
 static int
-sortidx_cmp(const void *a, const void *b)
+nid_cmp(const void *a, const void *b)
 {
-	const SortIdx *x = a;
-	const SortIdx *y = b;
+	uint32		x = *(const uint32 *) a;
+	uint32		y = *(const uint32 *) b;
 
-	return x->nid < y->nid ? -1 : x->nid > y->nid ? 1 : 0;
+	return x < y ? -1 : x > y ? 1 : 0;
 }
 
+/*
+ * Make sure the vectors and flags of nids[0..n-1] are in the insert's
+ * cache: those not there yet are read block by block (sorted, so nodes of
+ * one page share one buffer access).  nids[] is reordered.
+ */
 static void
-FetchNodes(Relation index, const HnswInfo *info, NodeSet *set)
+FetchNodes(Relation index, const HnswInfo *info, HnswVecCache *cache, uint32 *nids, int n)
 {
-	SortIdx    *order = palloc(sizeof(SortIdx) * Max(set->n, 1));
 	Buffer		buf = InvalidBuffer;
 	BlockNumber cur = InvalidBlockNumber;
 	Page		page = NULL;
+	int			nmiss = 0;
 
-	for (int i = 0; i < set->n; i++)
+	for (int i = 0; i < n; i++)
 	{
-		order[i].nid = set->nids[i];
-		order[i].idx = i;
+		uint8		flags;
+
+		if (HnswVecCacheLookup(cache, nids[i], &flags) == NULL)
+			nids[nmiss++] = nids[i];
 	}
-	qsort(order, set->n, sizeof(SortIdx), sortidx_cmp);
-	for (int k = 0; k < set->n; k++)
+	if (nmiss > 1)
+		qsort(nids, nmiss, sizeof(uint32), nid_cmp);
+	for (int k = 0; k < nmiss; k++)
 	{
-		int			i = order[k].idx;
-		BlockNumber blkno = HnswNidBlock(info, order[k].nid);
+		BlockNumber blkno = HnswNidBlock(info, nids[k]);
 		HnswSlotHeader *slot;
+		float	   *dst;
 
 		if (blkno != cur)
 		{
@@ -82,48 +75,36 @@ FetchNodes(Relation index, const HnswInfo *info, NodeSet *set)
 			page = BufferGetPage(buf);
 			cur = blkno;
 		}
-		set->flags[i] = 0;
 		if (HnswPageType(page) != HNSW_PAGE_NODE)
+		{
+			HnswVecCachePut(cache, nids[k], 0, true);
 			continue;
-		slot = HnswPageGetSlot(info, page, HnswNidSlot(info, order[k].nid));
-		set->flags[i] = slot->flags;
+		}
+		slot = HnswPageGetSlot(info, page, HnswNidSlot(info, nids[k]));
+		dst = HnswVecCachePut(cache, nids[k], slot->flags, true);
 		if (slot->flags & HNSW_SLOT_USED)
-			HnswLoadVector(info, HnswSlotVector(info, slot),
-						   set->vectors + (int64) i * info->dims);
+			HnswLoadVector(info, HnswSlotVector(info, slot), dst);
 	}
 	if (BufferIsValid(buf))
 		UnlockReleaseBuffer(buf);
-	pfree(order);
 }
 
-static void
-NodeSetInit(NodeSet *set, const HnswInfo *info, int n)
+/* The cached vector of a live node, or NULL (deleted, free, not read) */
+static inline const float *
+LiveVector(HnswVecCache *cache, uint32 nid)
 {
-	set->n = n;
-	set->nids = palloc(sizeof(uint32) * Max(n, 1));
-	set->flags = palloc(sizeof(uint8) * Max(n, 1));
-	set->vectors = palloc(sizeof(float) * info->dims * Max(n, 1));
-}
+	uint8		flags;
+	const float *v = HnswVecCacheLookup(cache, nid, &flags);
 
-/*
- * Scratch memory is given back as soon as it is no longer needed: an insert
- * re-prunes up to 2m lists, and letting each one's vectors pile up in the
- * insert's context made the context grow past glibc's trim threshold, so
- * that every insert paid for fresh, zero-filled pages (page faults were a
- * fifth of an insert's CPU time).
- */
-static void
-NodeSetFree(NodeSet *set)
-{
-	pfree(set->nids);
-	pfree(set->flags);
-	pfree(set->vectors);
+	if (v == NULL || !(flags & HNSW_SLOT_USED) || (flags & HNSW_SLOT_DELETED))
+		return NULL;
+	return v;
 }
 
 typedef struct PairArg
 {
 	const HnswInfo *info;
-	const float *vectors;
+	const float **rows;
 } PairArg;
 
 static double
@@ -131,78 +112,76 @@ PairDist(void *arg, int i, int j)
 {
 	PairArg    *a = arg;
 
-	return HnswDistance(a->info, a->vectors + (int64) i * a->info->dims,
-						a->vectors + (int64) j * a->info->dims);
+	return HnswDistance(a->info, a->rows[i], a->rows[j]);
 }
 
-/* The neighbours chosen at one level, with their vectors */
+/* The neighbours chosen at one level, with their vectors (in the cache) */
 typedef struct LevelChoice
 {
 	int			n;
 	HnswCandidate cands[HNSW_MAX_M * 2];
-	float	   *vectors;		/* n x dims */
+	const float *vectors[HNSW_MAX_M * 2];
 } LevelChoice;
 
 /*
  * Choose the neighbours of a new node at one level from the search results:
- * load the candidates, drop deleted or recycled ones, apply the heuristic.
+ * drop deleted or recycled candidates, apply the heuristic.  The search
+ * left the candidates' vectors in the cache.
  */
 static void
-ChooseNeighbors(Relation index, const HnswInfo *info, HnswHeap *results, int level,
-				LevelChoice *choice)
+ChooseNeighbors(Relation index, const HnswInfo *info, HnswVecCache *cache,
+				HnswHeap *results, int level, LevelChoice *choice)
 {
 	int			n = results->count;
 	HnswCandidate *cands = palloc(sizeof(HnswCandidate) * Max(n, 1));
-	NodeSet		set;
+	const float **rows = palloc(sizeof(float *) * Max(n, 1));
+	uint32	   *nids = palloc(sizeof(uint32) * Max(n, 1));
 	int			live = 0;
 	uint32		keep[HNSW_MAX_M * 2];
 	PairArg		arg;
 	int			nkeep;
-	float	   *vectors;
 
 	memcpy(cands, results->items, sizeof(HnswCandidate) * n);
 	qsort(cands, n, sizeof(HnswCandidate), HnswCandidateCmp);
-	NodeSetInit(&set, info, n);
 	for (int i = 0; i < n; i++)
-		set.nids[i] = cands[i].nid;
-	FetchNodes(index, info, &set);
+		nids[i] = cands[i].nid;
+	FetchNodes(index, info, cache, nids, n);
 
-	/* compact to the live candidates, keeping vectors aligned */
-	vectors = palloc(sizeof(float) * info->dims * Max(n, 1));
+	/* compact to the live candidates */
 	for (int i = 0; i < n; i++)
 	{
-		if ((set.flags[i] & HNSW_SLOT_USED) && !(set.flags[i] & HNSW_SLOT_DELETED))
+		const float *v = LiveVector(cache, cands[i].nid);
+
+		if (v != NULL)
 		{
 			cands[live] = cands[i];
-			memcpy(vectors + (int64) live * info->dims, set.vectors + (int64) i * info->dims,
-				   sizeof(float) * info->dims);
+			rows[live] = v;
 			live++;
 		}
 	}
 	arg.info = info;
-	arg.vectors = vectors;
+	arg.rows = rows;
 	nkeep = HnswSelectNeighbors(info, cands, live, HnswLayerCapacity(info, level),
 								NULL, keep, PairDist, &arg);
 	choice->n = nkeep;
-	choice->vectors = palloc(sizeof(float) * info->dims * Max(nkeep, 1));
 	for (int k = 0; k < nkeep; k++)
 	{
 		choice->cands[k] = cands[keep[k]];
-		memcpy(choice->vectors + (int64) k * info->dims, vectors + (int64) keep[k] * info->dims,
-			   sizeof(float) * info->dims);
+		choice->vectors[k] = rows[keep[k]];
 	}
-	NodeSetFree(&set);
-	pfree(vectors);
 	pfree(cands);
+	pfree(rows);
+	pfree(nids);
 }
 
 /*
  * Pointer to the links of node nid at level in a locked page, or NULL if
- * the page no longer holds them (node freed or reused).
+ * the page no longer holds them (node deleted meanwhile; it cannot have
+ * been freed: see the cache's comment).
  */
 static uint32 *
 LinksInPage(const HnswInfo *info, Page page, uint32 nid, int level,
-			ItemPointer uppertid, ItemPointer heaptid)
+			ItemPointer uppertid)
 {
 	if (level == 0)
 	{
@@ -211,8 +190,7 @@ LinksInPage(const HnswInfo *info, Page page, uint32 nid, int level,
 		if (HnswPageType(page) != HNSW_PAGE_NODE)
 			return NULL;
 		slot = HnswPageGetSlot(info, page, HnswNidSlot(info, nid));
-		if (!(slot->flags & HNSW_SLOT_USED) || (slot->flags & HNSW_SLOT_DELETED) ||
-			!ItemPointerEquals(&slot->heaptid, heaptid))
+		if (!(slot->flags & HNSW_SLOT_USED) || (slot->flags & HNSW_SLOT_DELETED))
 			return NULL;
 		return HnswSlotLinks(info, slot);
 	}
@@ -232,42 +210,111 @@ LinksInPage(const HnswInfo *info, Page page, uint32 nid, int level,
 	}
 }
 
+static int
+cand_row_cmp(const void *a, const void *b)
+{
+	return HnswCandidateCmp(a, b);
+}
+
+/*
+ * The list that x's full list old[0..cap-1] becomes when the new node
+ * (newnid, at distance dist from x) is offered: the heuristic over the old
+ * neighbours that are still live plus the new node.  Every vector must be
+ * in the cache.  Returns whether the new list holds newnid.
+ */
+static bool
+PruneList(const HnswInfo *info, HnswVecCache *cache, const float *xvec, const uint32 *old,
+		  int cap, uint32 newnid, const float *newvec, double dist, bool force,
+		  uint32 *newlist)
+{
+	struct
+	{
+		HnswCandidate c;		/* first: sorted as a candidate */
+		const float *row;
+	}			items[HNSW_MAX_M * 2 + 1];
+	HnswCandidate cands[HNSW_MAX_M * 2 + 1];
+	const float *rows[HNSW_MAX_M * 2 + 1];
+	uint32		keep[HNSW_MAX_M * 2 + 1];
+	int			live = 0;
+	int			nkeep;
+	PairArg		arg;
+	bool		kept_new = false;
+
+	for (int i = 0; i < cap; i++)
+	{
+		/* dead and recycled neighbours are dropped here too */
+		const float *v = LiveVector(cache, old[i]);
+
+		if (v == NULL)
+			continue;
+		items[live].c.nid = old[i];
+		items[live].c.distance = HnswDistance(info, xvec, v);
+		items[live].row = v;
+		live++;
+	}
+	items[live].c.nid = newnid;
+	items[live].c.distance = dist;
+	items[live].row = newvec;
+	live++;
+
+	/* by distance to x, then nid; the vectors move along */
+	qsort(items, live, sizeof(items[0]), cand_row_cmp);
+	for (int i = 0; i < live; i++)
+	{
+		cands[i] = items[i].c;
+		rows[i] = items[i].row;
+	}
+	arg.info = info;
+	arg.rows = rows;
+	nkeep = HnswSelectNeighbors(info, cands, live, cap, NULL, keep, PairDist, &arg);
+	for (int k = 0; k < cap; k++)
+	{
+		newlist[k] = k < nkeep ? cands[keep[k]].nid : HNSW_INVALID_NID;
+		if (k < nkeep && newlist[k] == newnid)
+			kept_new = true;
+	}
+	if (!kept_new && force)
+	{
+		newlist[Min(nkeep, cap - 1)] = newnid;
+		kept_new = true;
+	}
+	return kept_new;
+}
+
 /*
  * Make node x (at distance dist from the new node) link back to newnid at
  * level.  xvec is x's vector.  Returns whether x's list now holds newnid.
  * With force, newnid takes the last slot of a full list even when the
  * heuristic would drop it, so the new node has at least one link in.
+ *
+ * A full list is re-pruned under x's page lock, from vectors in the cache:
+ * if some neighbour's vector is missing, the lock is released, the missing
+ * ones are read (no two buffer locks at once) and the list is read again.
  */
-static const HnswCandidate *sort_unsorted;
-
-static int
-order_cmp(const void *a, const void *b)
-{
-	const HnswCandidate *x = &sort_unsorted[((const SortIdx *) a)->idx];
-	const HnswCandidate *y = &sort_unsorted[((const SortIdx *) b)->idx];
-
-	if (x->distance != y->distance)
-		return x->distance < y->distance ? -1 : 1;
-	return x->nid < y->nid ? -1 : x->nid > y->nid ? 1 : 0;
-}
-
-bool
-HnswAddBackLink(Relation index, const HnswInfo *info, uint32 x, const float *xvec,
-				int level, uint32 newnid, const float *newvec, double dist, bool force)
+static bool
+AddBackLink(Relation index, const HnswInfo *info, HnswVecCache *cache, uint32 x,
+			const float *xvec, int level, uint32 newnid, const float *newvec,
+			double dist, bool force)
 {
 	int			cap = HnswLayerCapacity(info, level);
-	HnswSlotHeader hdr;
+	ItemPointerData uppertid;
 	BlockNumber blkno;
 
-	/* where x's list lives */
+	ItemPointerSetInvalid(&uppertid);
+	if (level == 0)
+		blkno = HnswNidBlock(info, x);
+	else
 	{
 		uint32		dummy[HNSW_MAX_M * 2];
+		HnswSlotHeader hdr;
 
+		/* where x's upper tuple lives */
 		HnswReadLinks(index, info, x, 0, dummy, &hdr);
 		if (!(hdr.flags & HNSW_SLOT_USED) || (hdr.flags & HNSW_SLOT_DELETED) ||
-			(level > 0 && (hdr.level < level || !ItemPointerIsValid(&hdr.uppertid))))
+			hdr.level < level || !ItemPointerIsValid(&hdr.uppertid))
 			return false;
-		blkno = level == 0 ? HnswNidBlock(info, x) : ItemPointerGetBlockNumber(&hdr.uppertid);
+		uppertid = hdr.uppertid;
+		blkno = ItemPointerGetBlockNumber(&uppertid);
 	}
 
 	for (int attempt = 0; attempt < 3; attempt++)
@@ -277,23 +324,14 @@ HnswAddBackLink(Relation index, const HnswInfo *info, uint32 x, const float *xve
 		uint32		old[HNSW_MAX_M * 2];
 		uint32		newlist[HNSW_MAX_M * 2];
 		int			n = 0;
+		int			nmiss = 0;
 		GenericXLogState *state;
 		Page		page;
-		NodeSet		set;
-		HnswCandidate cands[HNSW_MAX_M * 2 + 1];
-		HnswCandidate unsorted[HNSW_MAX_M * 2 + 1];
-		const float *rows[HNSW_MAX_M * 2 + 1];
-		SortIdx		order[HNSW_MAX_M * 2 + 1];
-		uint32		keep[HNSW_MAX_M * 2 + 1];
-		float	   *vectors;
-		int			live = 0;
-		int			nkeep;
-		PairArg		arg;
-		bool		kept_new = false;
+		bool		kept_new;
 
 		buf = ReadBuffer(index, blkno);
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-		links = LinksInPage(info, BufferGetPage(buf), x, level, &hdr.uppertid, &hdr.heaptid);
+		links = LinksInPage(info, BufferGetPage(buf), x, level, &uppertid);
 		if (links == NULL)
 		{
 			UnlockReleaseBuffer(buf);
@@ -313,85 +351,39 @@ HnswAddBackLink(Relation index, const HnswInfo *info, uint32 x, const float *xve
 			/* room left: append */
 			state = GenericXLogStart(index);
 			page = GenericXLogRegisterBuffer(state, buf, 0);
-			links = LinksInPage(info, page, x, level, &hdr.uppertid, &hdr.heaptid);
+			links = LinksInPage(info, page, x, level, &uppertid);
 			links[n] = newnid;
 			GenericXLogFinish(state);
 			UnlockReleaseBuffer(buf);
 			return true;
 		}
 
-		/* full: prune without holding the lock */
+		/* full: are all the neighbours' vectors at hand? */
 		memcpy(old, links, sizeof(uint32) * cap);
-		UnlockReleaseBuffer(buf);
-
-		NodeSetInit(&set, info, cap);
-		memcpy(set.nids, old, sizeof(uint32) * cap);
-		FetchNodes(index, info, &set);
 		for (int i = 0; i < cap; i++)
 		{
-			/* dead and recycled neighbours are dropped here too */
-			if (!(set.flags[i] & HNSW_SLOT_USED) || (set.flags[i] & HNSW_SLOT_DELETED))
-				continue;
-			unsorted[live].nid = old[i];
-			unsorted[live].distance = HnswDistance(info, xvec, set.vectors + (int64) i * info->dims);
-			rows[live] = set.vectors + (int64) i * info->dims;
-			live++;
-		}
-		unsorted[live].nid = newnid;
-		unsorted[live].distance = dist;
-		rows[live] = newvec;
-		live++;
+			uint8		flags;
 
-		/* sort candidates by distance to x, their vectors along */
-		for (int i = 0; i < live; i++)
-		{
-			order[i].nid = i;
-			order[i].idx = i;
+			if (HnswVecCacheLookup(cache, old[i], &flags) == NULL)
+				newlist[nmiss++] = old[i];
 		}
-		sort_unsorted = unsorted;
-		qsort(order, live, sizeof(SortIdx), order_cmp);
-		vectors = palloc(sizeof(float) * info->dims * live);
-		for (int i = 0; i < live; i++)
-		{
-			cands[i] = unsorted[order[i].idx];
-			memcpy(vectors + (int64) i * info->dims, rows[order[i].idx], sizeof(float) * info->dims);
-		}
-		arg.info = info;
-		arg.vectors = vectors;
-		nkeep = HnswSelectNeighbors(info, cands, live, cap, NULL, keep, PairDist, &arg);
-		NodeSetFree(&set);
-		pfree(vectors);
-		for (int k = 0; k < cap; k++)
-		{
-			newlist[k] = k < nkeep ? cands[keep[k]].nid : HNSW_INVALID_NID;
-			if (k < nkeep && newlist[k] == newnid)
-				kept_new = true;
-		}
-		if (!kept_new && force)
-		{
-			newlist[Min(nkeep, cap - 1)] = newnid;
-			kept_new = true;
-		}
-		if (!kept_new && nkeep == cap && memcmp(newlist, old, sizeof(uint32) * cap) == 0)
-			return false;
-
-		buf = ReadBuffer(index, blkno);
-		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-		links = LinksInPage(info, BufferGetPage(buf), x, level, &hdr.uppertid, &hdr.heaptid);
-		if (links == NULL)
+		if (nmiss > 0)
 		{
 			UnlockReleaseBuffer(buf);
-			return false;
-		}
-		if (memcmp(links, old, sizeof(uint32) * cap) != 0)
-		{
-			/* changed under us: start over */
-			UnlockReleaseBuffer(buf);
+			FetchNodes(index, info, cache, newlist, nmiss);
 			continue;
+		}
+
+		kept_new = PruneList(info, cache, xvec, old, cap, newnid, newvec, dist, force,
+							 newlist);
+		if (!kept_new && memcmp(newlist, old, sizeof(uint32) * cap) == 0)
+		{
+			UnlockReleaseBuffer(buf);
+			return false;
 		}
 		state = GenericXLogStart(index);
 		page = GenericXLogRegisterBuffer(state, buf, 0);
-		links = LinksInPage(info, page, x, level, &hdr.uppertid, &hdr.heaptid);
+		links = LinksInPage(info, page, x, level, &uppertid);
 		memcpy(links, newlist, sizeof(uint32) * cap);
 		GenericXLogFinish(state);
 		UnlockReleaseBuffer(buf);
@@ -645,6 +637,7 @@ HnswInsertOnDisk(Relation index, const HnswInfo *info, const float *vec,
 	int			level = HnswRandomLevel(info->m, NULL);
 	LOCKMODE	lockmode = ShareLock;
 	LevelChoice *choices;
+	HnswVecCache *cache;
 	uint32		nid;
 	bool		newentry;
 	int			top;
@@ -664,12 +657,14 @@ HnswInsertOnDisk(Relation index, const HnswInfo *info, const float *vec,
 
 	choices = palloc0(sizeof(LevelChoice) * (level + 1));
 	top = Min(level, meta.entry_level);
+	cache = HnswVecCacheAcquire(info);
 	if (meta.entry_nid != HNSW_INVALID_NID)
 	{
 		HnswSearch	search;
 
 		HnswSearchInit(&search, index, info, vec);
 		search.skip_deleted = false;
+		search.cache = cache;
 		HnswSearchEnter(&search, meta.entry_nid);
 		for (int l = meta.entry_level; l > level; l--)
 			HnswSearchGreedy(&search, l);
@@ -688,7 +683,7 @@ HnswInsertOnDisk(Relation index, const HnswInfo *info, const float *vec,
 				}
 			}
 			HnswSearchLayer(&search, l, info->ef_construction);
-			ChooseNeighbors(index, info, &search.results, l, &choices[l]);
+			ChooseNeighbors(index, info, cache, &search.results, l, &choices[l]);
 		}
 	}
 
@@ -702,9 +697,9 @@ HnswInsertOnDisk(Relation index, const HnswInfo *info, const float *vec,
 		for (int k = 0; k < choices[l].n; k++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			if (HnswAddBackLink(index, info, choices[l].cands[k].nid,
-							choices[l].vectors + (int64) k * info->dims,
-							l, nid, vec, choices[l].cands[k].distance, false))
+			if (AddBackLink(index, info, cache, choices[l].cands[k].nid,
+							choices[l].vectors[k], l, nid, vec,
+							choices[l].cands[k].distance, false))
 				linked = true;
 		}
 
@@ -713,8 +708,8 @@ HnswInsertOnDisk(Relation index, const HnswInfo *info, const float *vec,
 		 * or no search could reach it.
 		 */
 		if (l == 0 && !linked && choices[0].n > 0)
-			HnswAddBackLink(index, info, choices[0].cands[0].nid, choices[0].vectors, 0, nid, vec,
-						choices[0].cands[0].distance, true);
+			AddBackLink(index, info, cache, choices[0].cands[0].nid, choices[0].vectors[0],
+						0, nid, vec, choices[0].cands[0].distance, true);
 	}
 
 	UnlockPage(index, HNSW_UPDATE_LOCK, lockmode);

@@ -25,6 +25,7 @@
 #include "storage/bufmgr.h"
 #include "utils/rel.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/syscache.h"
 
 #include "hnsw.h"
@@ -588,6 +589,195 @@ HnswReadLinks(Relation index, const HnswInfo *info, uint32 nid, int level,
 	return n;
 }
 
+/*
+ * The insert vector cache.  An insert's search scores one to two thousand
+ * nodes at ef_construction 64; choosing its neighbours and re-pruning up to
+ * 2m full lists then needs the vectors of about a thousand more node
+ * reads, mostly of nodes the search has just scored.  Keeping the scored
+ * vectors (a copy, the buffers are released) turns those reads into hash
+ * lookups.
+ *
+ * What is kept is valid for the rest of the insert: the insert holds
+ * HNSW_UPDATE_LOCK, so no VACUUM can pass its barrier and free a node that
+ * was live when it was read; a vector never changes while its slot is in
+ * use.  A node read as deleted or free may be reused meanwhile, which only
+ * makes the insert skip it (as a fresh read just before could have).
+ *
+ * Vectors live in fixed-size chunks that never move (callers keep pointers
+ * into them until the next acquire); nids go into an open-addressing
+ * table.  The memory is kept for the backend's next insert: allocating it
+ * afresh for each row made glibc hand it back and fault it in again.
+ * Beyond a budget the search stops adding (force = false); reads the insert
+ * cannot do without (force = true) are always kept.
+ */
+#define VECCACHE_CHUNK		256		/* vectors per chunk */
+#define VECCACHE_BUDGET		(8 * 1024 * 1024)	/* bytes of vectors, soft */
+
+struct HnswVecCache
+{
+	MemoryContext cxt;
+	int			dims;
+	int			count;			/* entries in use */
+	int			nchunks;		/* chunks allocated */
+	int			maxchunks;		/* size of chunks[] */
+	float	  **chunks;
+	uint8	   *flags;			/* per entry, maxchunks * VECCACHE_CHUNK */
+	uint32		tabsize;		/* power of 2, >= 2 * entries possible */
+	uint32	   *tabnid;			/* HNSW_INVALID_NID = empty */
+	int32	   *tabent;			/* entry number */
+};
+
+static HnswVecCache *vec_cache = NULL;
+
+static void
+VecCacheSetTable(HnswVecCache *c, uint32 size)
+{
+	if (c->tabnid)
+	{
+		pfree(c->tabnid);
+		pfree(c->tabent);
+	}
+	c->tabsize = size;
+	c->tabnid = MemoryContextAlloc(c->cxt, sizeof(uint32) * size);
+	c->tabent = MemoryContextAlloc(c->cxt, sizeof(int32) * size);
+	memset(c->tabnid, 0xFF, sizeof(uint32) * size);
+}
+
+static inline uint32
+VecCacheHash(const HnswVecCache *c, uint32 nid)
+{
+	return (nid * UINT32_C(0x9E3779B1)) & (c->tabsize - 1);
+}
+
+HnswVecCache *
+HnswVecCacheAcquire(const HnswInfo *info)
+{
+	HnswVecCache *c = vec_cache;
+	int			budget_chunks;
+
+	if (c != NULL && c->dims != info->dims)
+	{
+		MemoryContextDelete(c->cxt);
+		c = vec_cache = NULL;
+	}
+	if (c == NULL)
+	{
+		MemoryContext cxt = AllocSetContextCreate(TopMemoryContext,
+												  "hnsw insert vector cache",
+												  ALLOCSET_DEFAULT_SIZES);
+
+		c = MemoryContextAllocZero(cxt, sizeof(HnswVecCache));
+		c->cxt = cxt;
+		c->dims = info->dims;
+		c->maxchunks = 16;
+		c->chunks = MemoryContextAllocZero(cxt, sizeof(float *) * c->maxchunks);
+		c->flags = MemoryContextAlloc(cxt, c->maxchunks * VECCACHE_CHUNK);
+		VecCacheSetTable(c, 2 * c->maxchunks * VECCACHE_CHUNK);
+		vec_cache = c;
+	}
+
+	/* give back what forced reads took beyond the budget */
+	budget_chunks = Max(4, VECCACHE_BUDGET / (VECCACHE_CHUNK * info->dims * (int) sizeof(float)));
+	while (c->nchunks > budget_chunks)
+		pfree(c->chunks[--c->nchunks]);
+	c->count = 0;
+	memset(c->tabnid, 0xFF, sizeof(uint32) * c->tabsize);
+	return c;
+}
+
+/* The cached vector of nid (and its flags), or NULL if it was not read */
+const float *
+HnswVecCacheLookup(HnswVecCache *c, uint32 nid, uint8 *flags)
+{
+	uint32		h = VecCacheHash(c, nid);
+
+	for (;;)
+	{
+		if (c->tabnid[h] == nid)
+		{
+			int			e = c->tabent[h];
+
+			*flags = c->flags[e];
+			return c->chunks[e / VECCACHE_CHUNK] + (int64) (e % VECCACHE_CHUNK) * c->dims;
+		}
+		if (c->tabnid[h] == HNSW_INVALID_NID)
+			return NULL;
+		h = (h + 1) & (c->tabsize - 1);
+	}
+}
+
+/*
+ * Enter nid with its flags; returns where its vector is to be written (an
+ * existing entry is overwritten), or NULL when over budget and !force.
+ */
+float *
+HnswVecCachePut(HnswVecCache *c, uint32 nid, uint8 flags, bool force)
+{
+	uint32		h = VecCacheHash(c, nid);
+	int			e;
+
+	Assert(nid != HNSW_INVALID_NID);
+	for (;;)
+	{
+		if (c->tabnid[h] == nid)
+		{
+			e = c->tabent[h];
+			c->flags[e] = flags;
+			return c->chunks[e / VECCACHE_CHUNK] + (int64) (e % VECCACHE_CHUNK) * c->dims;
+		}
+		if (c->tabnid[h] == HNSW_INVALID_NID)
+			break;
+		h = (h + 1) & (c->tabsize - 1);
+	}
+
+	e = c->count;
+	if (e / VECCACHE_CHUNK >= c->nchunks)
+	{
+		int			budget_chunks = Max(4, VECCACHE_BUDGET /
+										(VECCACHE_CHUNK * c->dims * (int) sizeof(float)));
+
+		if (!force && c->nchunks >= budget_chunks)
+			return NULL;
+		if (c->nchunks == c->maxchunks)
+		{
+			uint32		oldsize = c->tabsize;
+			uint32	   *oldnid = c->tabnid;
+			int32	   *oldent = c->tabent;
+
+			c->maxchunks *= 2;
+			c->chunks = repalloc(c->chunks, sizeof(float *) * c->maxchunks);
+			c->flags = repalloc(c->flags, c->maxchunks * VECCACHE_CHUNK);
+			/* rehash into a table for the new size */
+			c->tabnid = NULL;
+			VecCacheSetTable(c, 2 * c->maxchunks * VECCACHE_CHUNK);
+			for (uint32 i = 0; i < oldsize; i++)
+			{
+				uint32		k;
+
+				if (oldnid[i] == HNSW_INVALID_NID)
+					continue;
+				k = VecCacheHash(c, oldnid[i]);
+				while (c->tabnid[k] != HNSW_INVALID_NID)
+					k = (k + 1) & (c->tabsize - 1);
+				c->tabnid[k] = oldnid[i];
+				c->tabent[k] = oldent[i];
+			}
+			pfree(oldnid);
+			pfree(oldent);
+			h = VecCacheHash(c, nid);
+			while (c->tabnid[h] != HNSW_INVALID_NID)
+				h = (h + 1) & (c->tabsize - 1);
+		}
+		c->chunks[c->nchunks++] = MemoryContextAlloc(c->cxt, sizeof(float) * c->dims *
+													 VECCACHE_CHUNK);
+	}
+	c->count++;
+	c->tabnid[h] = nid;
+	c->tabent[h] = e;
+	c->flags[e] = flags;
+	return c->chunks[e / VECCACHE_CHUNK] + (int64) (e % VECCACHE_CHUNK) * c->dims;
+}
+
 void
 HnswSearchInit(HnswSearch *search, Relation index, const HnswInfo *info,
 			   const float *query)
@@ -618,6 +808,7 @@ HnswSearchInit(HnswSearch *search, Relation index, const HnswInfo *info,
 	search->nmatched = 0;
 	search->max_distances = 0;
 	search->budget_hit = false;
+	search->cache = NULL;
 }
 
 static int
@@ -670,6 +861,14 @@ HnswScoreNodes(HnswSearch *search, uint32 *nids, int n, double *out_dist, uint8 
 		{
 			out_dist[i] = HnswSlotDistance(search, slot);
 			search->ndistances++;
+			if (search->cache)
+			{
+				float	   *dst = HnswVecCachePut(search->cache, nids[i], slot->flags,
+												  false);
+
+				if (dst)
+					HnswLoadVector(info, HnswSlotVector(info, slot), dst);
+			}
 			if (search->match)
 			{
 				if (search->match(search->match_arg, HnswSlotKeys(info, slot)))
