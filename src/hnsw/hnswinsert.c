@@ -281,115 +281,208 @@ PruneList(const HnswInfo *info, HnswVecCache *cache, const float *xvec, const ui
 	return kept_new;
 }
 
+/* A node that is to link back to the new node */
+typedef struct BackLink
+{
+	uint32		x;
+	const float *xvec;			/* its vector (in the cache) */
+	double		dist;			/* its distance to the new node */
+	ItemPointerData uppertid;	/* level > 0: its upper tuple */
+	BlockNumber blkno;			/* the page holding its list */
+	bool		done;
+	bool		kept;			/* its list holds the new node */
+} BackLink;
+
 /*
- * Make node x (at distance dist from the new node) link back to newnid at
- * level.  xvec is x's vector.  Returns whether x's list now holds newnid.
- * With force, newnid takes the last slot of a full list even when the
- * heuristic would drop it, so the new node has at least one link in.
+ * Make nodes bl[0..n-1], whose lists at level all lie on page blkno, link
+ * back to newnid: one page lock and one WAL record for all of them (an
+ * insert's level-0 neighbours share pages, about 20 pages for 32 at m = 16).
+ * A list with room gets newnid appended; a full one is re-pruned (the
+ * heuristic over its live neighbours and the new node).  With force (n = 1),
+ * newnid takes the last slot of a full list even when the heuristic would
+ * drop it, so the new node has at least one link in.  bl[i].kept tells
+ * whether x's list now holds newnid.
  *
- * A full list is re-pruned under x's page lock, from vectors in the cache:
- * if some neighbour's vector is missing, the lock is released, the missing
- * ones are read (no two buffer locks at once) and the list is read again.
+ * Lists are re-pruned under the page lock, from vectors in the cache: if
+ * some neighbour's vector is missing, the lock is released, the missing
+ * ones are read (no two buffer locks at once) and the page is read again.
  */
-static bool
-AddBackLink(Relation index, const HnswInfo *info, HnswVecCache *cache, uint32 x,
-			const float *xvec, int level, uint32 newnid, const float *newvec,
-			double dist, bool force)
+static void
+AddBackLinks(Relation index, const HnswInfo *info, HnswVecCache *cache, BlockNumber blkno,
+			 int level, BackLink *bl, int n, uint32 newnid, const float *newvec, bool force)
 {
 	int			cap = HnswLayerCapacity(info, level);
-	ItemPointerData uppertid;
-	BlockNumber blkno;
+	uint32	   *newlists = palloc(sizeof(uint32) * cap * n);
+	bool	   *write = palloc(sizeof(bool) * n);
+	uint32	   *miss = palloc(sizeof(uint32) * cap * n);
 
-	ItemPointerSetInvalid(&uppertid);
-	if (level == 0)
-		blkno = HnswNidBlock(info, x);
-	else
-	{
-		uint32		dummy[HNSW_MAX_M * 2];
-		HnswSlotHeader hdr;
-
-		/* where x's upper tuple lives */
-		HnswReadLinks(index, info, x, 0, dummy, &hdr);
-		if (!(hdr.flags & HNSW_SLOT_USED) || (hdr.flags & HNSW_SLOT_DELETED) ||
-			hdr.level < level || !ItemPointerIsValid(&hdr.uppertid))
-			return false;
-		uppertid = hdr.uppertid;
-		blkno = ItemPointerGetBlockNumber(&uppertid);
-	}
+	for (int i = 0; i < n; i++)
+		bl[i].done = bl[i].kept = false;
 
 	for (int attempt = 0; attempt < 3; attempt++)
 	{
 		Buffer		buf;
-		uint32	   *links;
-		uint32		old[HNSW_MAX_M * 2];
-		uint32		newlist[HNSW_MAX_M * 2];
-		int			n = 0;
-		int			nmiss = 0;
-		GenericXLogState *state;
 		Page		page;
-		bool		kept_new;
+		int			nmiss = 0;
+		int			nwrite = 0;
 
 		buf = ReadBuffer(index, blkno);
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-		links = LinksInPage(info, BufferGetPage(buf), x, level, &uppertid);
-		if (links == NULL)
+		page = BufferGetPage(buf);
+		for (int i = 0; i < n; i++)
 		{
-			UnlockReleaseBuffer(buf);
-			return false;
-		}
-		while (n < cap && links[n] != HNSW_INVALID_NID)
-		{
-			if (links[n] == newnid)
+			uint32	   *links;
+			uint32	   *newlist = newlists + i * cap;
+			int			len = 0;
+			int			nmiss_x = 0;
+
+			write[i] = false;
+			if (bl[i].done)
+				continue;
+			links = LinksInPage(info, page, bl[i].x, level, &bl[i].uppertid);
+			if (links == NULL)
 			{
-				UnlockReleaseBuffer(buf);
-				return true;
+				bl[i].done = true;
+				continue;
 			}
-			n++;
-		}
-		if (n < cap)
-		{
-			/* room left: append */
-			state = GenericXLogStart(index);
-			page = GenericXLogRegisterBuffer(state, buf, 0);
-			links = LinksInPage(info, page, x, level, &uppertid);
-			links[n] = newnid;
-			GenericXLogFinish(state);
-			UnlockReleaseBuffer(buf);
-			return true;
+			while (len < cap && links[len] != HNSW_INVALID_NID && links[len] != newnid)
+				len++;
+			if (len < cap && links[len] == newnid)
+			{
+				bl[i].done = bl[i].kept = true;
+				continue;
+			}
+			if (len < cap)
+			{
+				/* room left: append */
+				memcpy(newlist, links, sizeof(uint32) * cap);
+				newlist[len] = newnid;
+				write[i] = bl[i].kept = true;
+				nwrite++;
+				continue;
+			}
+
+			/* full: are all the neighbours' vectors at hand? */
+			for (int k = 0; k < cap; k++)
+			{
+				uint8		flags;
+
+				if (HnswVecCacheLookup(cache, links[k], &flags) == NULL)
+					miss[nmiss + nmiss_x++] = links[k];
+			}
+			if (nmiss_x > 0)
+			{
+				nmiss += nmiss_x;
+				continue;
+			}
+			bl[i].kept = PruneList(info, cache, bl[i].xvec, links, cap, newnid, newvec,
+								   bl[i].dist, force, newlist);
+			if (!bl[i].kept && memcmp(newlist, links, sizeof(uint32) * cap) == 0)
+				bl[i].done = true;	/* nothing changes */
+			else
+			{
+				write[i] = true;
+				nwrite++;
+			}
 		}
 
-		/* full: are all the neighbours' vectors at hand? */
-		memcpy(old, links, sizeof(uint32) * cap);
-		for (int i = 0; i < cap; i++)
+		if (nmiss > 0 && attempt < 2)
 		{
-			uint8		flags;
-
-			if (HnswVecCacheLookup(cache, old[i], &flags) == NULL)
-				newlist[nmiss++] = old[i];
-		}
-		if (nmiss > 0)
-		{
+			/* read what is missing, then decide everything again */
 			UnlockReleaseBuffer(buf);
-			FetchNodes(index, info, cache, newlist, nmiss);
+			FetchNodes(index, info, cache, miss, nmiss);
+			for (int i = 0; i < n; i++)
+				if (!bl[i].done)
+					bl[i].kept = false;
 			continue;
 		}
 
-		kept_new = PruneList(info, cache, xvec, old, cap, newnid, newvec, dist, force,
-							 newlist);
-		if (!kept_new && memcmp(newlist, old, sizeof(uint32) * cap) == 0)
+		if (nwrite > 0)
 		{
-			UnlockReleaseBuffer(buf);
-			return false;
+			GenericXLogState *state = GenericXLogStart(index);
+
+			page = GenericXLogRegisterBuffer(state, buf, 0);
+			for (int i = 0; i < n; i++)
+			{
+				if (write[i])
+					memcpy(LinksInPage(info, page, bl[i].x, level, &bl[i].uppertid),
+						   newlists + i * cap, sizeof(uint32) * cap);
+			}
+			GenericXLogFinish(state);
 		}
-		state = GenericXLogStart(index);
-		page = GenericXLogRegisterBuffer(state, buf, 0);
-		links = LinksInPage(info, page, x, level, &uppertid);
-		memcpy(links, newlist, sizeof(uint32) * cap);
-		GenericXLogFinish(state);
 		UnlockReleaseBuffer(buf);
-		return kept_new;
+		break;
 	}
-	return false;
+	pfree(newlists);
+	pfree(write);
+	pfree(miss);
+}
+
+static int
+backlink_block_cmp(const void *a, const void *b)
+{
+	const BackLink *x = a;
+	const BackLink *y = b;
+
+	if (x->blkno != y->blkno)
+		return x->blkno < y->blkno ? -1 : 1;
+	return x->dist < y->dist ? -1 : x->dist > y->dist ? 1 : 0;
+}
+
+/*
+ * Link the new node from its chosen neighbours at level, page by page.
+ * Returns whether some neighbour kept it.
+ */
+static bool
+LinkNeighbors(Relation index, const HnswInfo *info, HnswVecCache *cache, LevelChoice *choice,
+			  int level, uint32 newnid, const float *newvec)
+{
+	BackLink	bl[HNSW_MAX_M * 2];
+	int			n = 0;
+	bool		linked = false;
+
+	for (int k = 0; k < choice->n; k++)
+	{
+		BackLink   *b = &bl[n];
+
+		b->x = choice->cands[k].nid;
+		b->xvec = choice->vectors[k];
+		b->dist = choice->cands[k].distance;
+		if (level == 0)
+		{
+			ItemPointerSetInvalid(&b->uppertid);
+			b->blkno = HnswNidBlock(info, b->x);
+		}
+		else
+		{
+			uint32		dummy[HNSW_MAX_M * 2];
+			HnswSlotHeader hdr;
+
+			/* where x's upper tuple lives */
+			HnswReadLinks(index, info, b->x, 0, dummy, &hdr);
+			if (!(hdr.flags & HNSW_SLOT_USED) || (hdr.flags & HNSW_SLOT_DELETED) ||
+				hdr.level < level || !ItemPointerIsValid(&hdr.uppertid))
+				continue;
+			b->uppertid = hdr.uppertid;
+			b->blkno = ItemPointerGetBlockNumber(&hdr.uppertid);
+		}
+		n++;
+	}
+	qsort(bl, n, sizeof(BackLink), backlink_block_cmp);
+	for (int i = 0; i < n;)
+	{
+		BlockNumber blkno = bl[i].blkno;
+		int			j = i;
+
+		while (j < n && bl[j].blkno == blkno)
+			j++;
+		CHECK_FOR_INTERRUPTS();
+		AddBackLinks(index, info, cache, blkno, level, bl + i, j - i, newnid, newvec, false);
+		for (int k = i; k < j; k++)
+			linked |= bl[k].kept;
+		i = j;
+	}
+	return linked;
 }
 
 /*
@@ -692,24 +785,23 @@ HnswInsertOnDisk(Relation index, const HnswInfo *info, const float *vec,
 
 	for (int l = top; l >= 0; l--)
 	{
-		bool		linked = false;
-
-		for (int k = 0; k < choices[l].n; k++)
-		{
-			CHECK_FOR_INTERRUPTS();
-			if (AddBackLink(index, info, cache, choices[l].cands[k].nid,
-							choices[l].vectors[k], l, nid, vec,
-							choices[l].cands[k].distance, false))
-				linked = true;
-		}
+		bool		linked = LinkNeighbors(index, info, cache, &choices[l], l, nid, vec);
 
 		/*
 		 * Every neighbour pruned the new node away: make the nearest keep it,
 		 * or no search could reach it.
 		 */
 		if (l == 0 && !linked && choices[0].n > 0)
-			AddBackLink(index, info, cache, choices[0].cands[0].nid, choices[0].vectors[0],
-						0, nid, vec, choices[0].cands[0].distance, true);
+		{
+			BackLink	b;
+
+			b.x = choices[0].cands[0].nid;
+			b.xvec = choices[0].vectors[0];
+			b.dist = choices[0].cands[0].distance;
+			ItemPointerSetInvalid(&b.uppertid);
+			AddBackLinks(index, info, cache, HnswNidBlock(info, b.x), 0, &b, 1, nid, vec,
+						 true);
+		}
 	}
 
 	UnlockPage(index, HNSW_UPDATE_LOCK, lockmode);
