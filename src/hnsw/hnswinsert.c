@@ -210,12 +210,6 @@ LinksInPage(const HnswInfo *info, Page page, uint32 nid, int level,
 	}
 }
 
-static int
-cand_row_cmp(const void *a, const void *b)
-{
-	return HnswCandidateCmp(a, b);
-}
-
 /*
  * The list that x's full list old[0..cap-1] becomes when the new node
  * (newnid, at distance dist from x) is offered: the heuristic over the old
@@ -257,12 +251,24 @@ PruneList(const HnswInfo *info, HnswVecCache *cache, const float *xvec, const ui
 	items[live].row = newvec;
 	live++;
 
-	/* by distance to x, then nid; the vectors move along */
-	qsort(items, live, sizeof(items[0]), cand_row_cmp);
+	/*
+	 * By distance to x, then nid; the vectors move along.  An insertion sort:
+	 * at most 2m + 1 entries, and it runs for every full neighbour list.
+	 */
 	for (int i = 0; i < live; i++)
 	{
-		cands[i] = items[i].c;
-		rows[i] = items[i].row;
+		HnswCandidate c = items[i].c;
+		const float *row = items[i].row;
+		int			j = i;
+
+		for (; j > 0 && (cands[j - 1].distance > c.distance ||
+						 (cands[j - 1].distance == c.distance && cands[j - 1].nid > c.nid)); j--)
+		{
+			cands[j] = cands[j - 1];
+			rows[j] = rows[j - 1];
+		}
+		cands[j] = c;
+		rows[j] = row;
 	}
 	arg.info = info;
 	arg.rows = rows;

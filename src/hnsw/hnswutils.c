@@ -848,8 +848,21 @@ HnswScoreNodes(HnswSearch *search, uint32 *nids, int n, double *out_dist, uint8 
 	const HnswInfo *info = search->info;
 	int			i = 0;
 
-	if (n > 1)
+	/* usually a few unvisited neighbours: insertion sort beats qsort's calls */
+	if (n > 64)
 		qsort(nids, n, sizeof(uint32), nid_cmp);
+	else
+	{
+		for (int k = 1; k < n; k++)
+		{
+			uint32		v = nids[k];
+			int			j = k;
+
+			for (; j > 0 && nids[j - 1] > v; j--)
+				nids[j] = nids[j - 1];
+			nids[j] = v;
+		}
+	}
 	while (i < n)
 	{
 		Buffer		bufs[SCORE_WINDOW];
