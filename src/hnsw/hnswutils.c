@@ -826,9 +826,9 @@ nid_cmp(const void *a, const void *b)
  * is set to -1 and out_flags[i] to 0 for free slots.
  *
  * The pages of a group of blocks are pinned first and the cache lines to be
- * read (page header, special space, each slot's header and the start of
- * its vector) prefetched, then scored one page at a time under its share
- * lock.  The graph is much larger than the CPU caches and every neighbour
+ * read (page header, special space, each slot's header and its vector, up
+ * to 1 kB; the hardware prefetcher follows longer ones) prefetched, then
+ * scored one page at a time under its share lock.  The graph is much larger than the CPU caches and every neighbour
  * tends to be on another page, so without this each node costs a chain of
  * cache misses one after the other.
  */
@@ -884,10 +884,11 @@ HnswScoreNodes(HnswSearch *search, uint32 *nids, int n, double *out_dist, uint8 
 			{
 				const char *slot = (const char *) HnswPageGetSlot(info, page,
 																  HnswNidSlot(info, nids[i]));
+				int			vbytes = Min(info->vector_bytes, 1024);
 
 				PrefetchLine(slot);
-				PrefetchLine(slot + info->vector_offset);
-				PrefetchLine(slot + info->vector_offset + 64);
+				for (int off = 0; off < vbytes; off += 64)
+					PrefetchLine(slot + info->vector_offset + off);
 			}
 			nb++;
 		}
