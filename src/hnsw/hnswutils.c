@@ -848,6 +848,9 @@ HnswScoreNodes(HnswSearch *search, uint32 *nids, int n, double *out_dist, uint8 
 	const HnswInfo *info = search->info;
 	int			i = 0;
 
+	/* a tiny shared_buffers must not run out of unpinned buffers */
+	int			window = Min(SCORE_WINDOW, Max(1, NBuffers / 64));
+
 	/* usually a few unvisited neighbours: insertion sort beats qsort's calls */
 	if (n > 64)
 		qsort(nids, n, sizeof(uint32), nid_cmp);
@@ -870,7 +873,7 @@ HnswScoreNodes(HnswSearch *search, uint32 *nids, int n, double *out_dist, uint8 
 		int			nb = 0;
 
 		/* pin a window of pages, prefetch what will be read from them */
-		while (i < n && nb < SCORE_WINDOW)
+		while (i < n && nb < window)
 		{
 			BlockNumber blkno = HnswNidBlock(info, nids[i]);
 			Page		page;
