@@ -7,10 +7,11 @@
  * its neighbours with the selection heuristic, writes its node in one WAL
  * record (node page, upper page, metapage if the entry point or a page
  * hint changes) and then adds a link back from each neighbour, one WAL
- * record per neighbour.  A neighbour's full list is re-pruned from the
- * stored vectors; the list is read, pruned without any lock held, and
- * written only if it did not change meanwhile (else the step is retried).
- * No two buffer locks are ever held except node page -> upper page ->
+ * record per page of neighbour lists.  The search copies every node it
+ * scores into a per-backend vector cache (hnswutils.c), so a neighbour's
+ * full list is re-pruned from cached vectors, under its page lock; the
+ * few vectors not cached are read first, with that lock released.  No
+ * two buffer locks are ever held except node page -> upper page ->
  * metapage, in that order, when a node is written.
  *
  * IDENTIFICATION

@@ -629,24 +629,56 @@ struct HnswVecCache
 
 static HnswVecCache *vec_cache = NULL;
 
-static void
-VecCacheSetTable(HnswVecCache *c, uint32 size)
+static inline uint32
+VecCacheHash(uint32 tabsize, uint32 nid)
 {
+	return (nid * UINT32_C(0x9E3779B1)) & (tabsize - 1);
+}
+
+/*
+ * Give the table room for maxchunks chunks of entries (at most half full).
+ * Everything is allocated before anything changes, so an out-of-memory
+ * error leaves the cache as it was.
+ */
+static void
+VecCacheGrow(HnswVecCache *c, int maxchunks)
+{
+	uint32		size = 2 * maxchunks * VECCACHE_CHUNK;
+	uint32	   *tabnid = MemoryContextAlloc(c->cxt, sizeof(uint32) * size);
+	int32	   *tabent = MemoryContextAlloc(c->cxt, sizeof(int32) * size);
+
+	if (c->chunks == NULL)
+	{
+		c->chunks = MemoryContextAllocZero(c->cxt, sizeof(float *) * maxchunks);
+		c->flags = MemoryContextAlloc(c->cxt, maxchunks * VECCACHE_CHUNK);
+	}
+	else
+	{
+		c->chunks = repalloc(c->chunks, sizeof(float *) * maxchunks);
+		c->flags = repalloc(c->flags, maxchunks * VECCACHE_CHUNK);
+	}
+	memset(tabnid, 0xFF, sizeof(uint32) * size);
+	for (uint32 i = 0; i < c->tabsize; i++)
+	{
+		uint32		k;
+
+		if (c->tabnid[i] == HNSW_INVALID_NID)
+			continue;
+		k = VecCacheHash(size, c->tabnid[i]);
+		while (tabnid[k] != HNSW_INVALID_NID)
+			k = (k + 1) & (size - 1);
+		tabnid[k] = c->tabnid[i];
+		tabent[k] = c->tabent[i];
+	}
 	if (c->tabnid)
 	{
 		pfree(c->tabnid);
 		pfree(c->tabent);
 	}
+	c->tabnid = tabnid;
+	c->tabent = tabent;
 	c->tabsize = size;
-	c->tabnid = MemoryContextAlloc(c->cxt, sizeof(uint32) * size);
-	c->tabent = MemoryContextAlloc(c->cxt, sizeof(int32) * size);
-	memset(c->tabnid, 0xFF, sizeof(uint32) * size);
-}
-
-static inline uint32
-VecCacheHash(const HnswVecCache *c, uint32 nid)
-{
-	return (nid * UINT32_C(0x9E3779B1)) & (c->tabsize - 1);
+	c->maxchunks = maxchunks;
 }
 
 HnswVecCache *
@@ -669,10 +701,7 @@ HnswVecCacheAcquire(const HnswInfo *info)
 		c = MemoryContextAllocZero(cxt, sizeof(HnswVecCache));
 		c->cxt = cxt;
 		c->dims = info->dims;
-		c->maxchunks = 16;
-		c->chunks = MemoryContextAllocZero(cxt, sizeof(float *) * c->maxchunks);
-		c->flags = MemoryContextAlloc(cxt, c->maxchunks * VECCACHE_CHUNK);
-		VecCacheSetTable(c, 2 * c->maxchunks * VECCACHE_CHUNK);
+		VecCacheGrow(c, 16);
 		vec_cache = c;
 	}
 
@@ -689,7 +718,7 @@ HnswVecCacheAcquire(const HnswInfo *info)
 const float *
 HnswVecCacheLookup(HnswVecCache *c, uint32 nid, uint8 *flags)
 {
-	uint32		h = VecCacheHash(c, nid);
+	uint32		h = VecCacheHash(c->tabsize, nid);
 
 	for (;;)
 	{
@@ -713,7 +742,7 @@ HnswVecCacheLookup(HnswVecCache *c, uint32 nid, uint8 *flags)
 float *
 HnswVecCachePut(HnswVecCache *c, uint32 nid, uint8 flags, bool force)
 {
-	uint32		h = VecCacheHash(c, nid);
+	uint32		h = VecCacheHash(c->tabsize, nid);
 	int			e;
 
 	Assert(nid != HNSW_INVALID_NID);
@@ -735,41 +764,20 @@ HnswVecCachePut(HnswVecCache *c, uint32 nid, uint8 flags, bool force)
 	{
 		int			budget_chunks = Max(4, VECCACHE_BUDGET /
 										(VECCACHE_CHUNK * c->dims * (int) sizeof(float)));
+		float	   *chunk;
 
 		if (!force && c->nchunks >= budget_chunks)
 			return NULL;
 		if (c->nchunks == c->maxchunks)
 		{
-			uint32		oldsize = c->tabsize;
-			uint32	   *oldnid = c->tabnid;
-			int32	   *oldent = c->tabent;
-
-			c->maxchunks *= 2;
-			c->chunks = repalloc(c->chunks, sizeof(float *) * c->maxchunks);
-			c->flags = repalloc(c->flags, c->maxchunks * VECCACHE_CHUNK);
-			/* rehash into a table for the new size */
-			c->tabnid = NULL;
-			VecCacheSetTable(c, 2 * c->maxchunks * VECCACHE_CHUNK);
-			for (uint32 i = 0; i < oldsize; i++)
-			{
-				uint32		k;
-
-				if (oldnid[i] == HNSW_INVALID_NID)
-					continue;
-				k = VecCacheHash(c, oldnid[i]);
-				while (c->tabnid[k] != HNSW_INVALID_NID)
-					k = (k + 1) & (c->tabsize - 1);
-				c->tabnid[k] = oldnid[i];
-				c->tabent[k] = oldent[i];
-			}
-			pfree(oldnid);
-			pfree(oldent);
-			h = VecCacheHash(c, nid);
+			VecCacheGrow(c, 2 * c->maxchunks);
+			h = VecCacheHash(c->tabsize, nid);
 			while (c->tabnid[h] != HNSW_INVALID_NID)
 				h = (h + 1) & (c->tabsize - 1);
 		}
-		c->chunks[c->nchunks++] = MemoryContextAlloc(c->cxt, sizeof(float) * c->dims *
-													 VECCACHE_CHUNK);
+		chunk = MemoryContextAlloc(c->cxt, sizeof(float) * c->dims * VECCACHE_CHUNK);
+		c->chunks[c->nchunks] = chunk;
+		c->nchunks++;
 	}
 	c->count++;
 	c->tabnid[h] = nid;
