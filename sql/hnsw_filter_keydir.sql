@@ -10,11 +10,11 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS genai;
 RESET client_min_messages;
 
--- 64-dimensional vectors make pages of 23 nodes (m = 8), so
+-- 64-dimensional fp32 vectors make pages of 23 nodes (m = 8), so
 -- 8000 rows need more than one directory page (255 node pages each)
 CREATE TABLE kd_docs (id int PRIMARY KEY, tenant int, v vector(64) NOT NULL)
 	WITH (autovacuum_enabled = off);
-CREATE INDEX kd_docs_vt ON kd_docs USING hnsw (v vector_l2_ops, tenant) WITH (m = 8, ef_construction = 16);
+CREATE INDEX kd_docs_vt ON kd_docs USING hnsw (v vector_l2_ops, tenant) WITH (m = 8, ef_construction = 16, storage = fp32);
 SELECT setseed(0.75);
 -- tenant 1: 90%; 2: 9%; 3: 1% (80 rows); 4: 5 rows
 INSERT INTO kd_docs
@@ -80,7 +80,7 @@ SELECT kd_blocks('tenant = 4') < pg_relation_size('kd_docs_vt') / 8192 / 4 AS fe
 	   AS range_reads_all;
 
 -- an index built on the full table (the build writes the directory)
-CREATE INDEX kd_docs_vt2 ON kd_docs USING hnsw (v vector_l2_ops, tenant) WITH (m = 8, ef_construction = 16);
+CREATE INDEX kd_docs_vt2 ON kd_docs USING hnsw (v vector_l2_ops, tenant) WITH (m = 8, ef_construction = 16, storage = fp32);
 SELECT * FROM hnsw_check('kd_docs_vt2');
 DROP INDEX kd_docs_vt2;
 

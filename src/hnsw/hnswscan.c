@@ -14,13 +14,16 @@
  * by a margin that grows with the depth of the scan (a window of rows and
  * a margin, so a near row that is reached only through a farther one is
  * usually found before the farther row is returned).  The first half of
- * the first batch is returned directly, the rest joins the stream.  After
+ * the first batch (one row more with compressed storage, see below) is
+ * returned directly, the rest joins the stream.  After
  * hnsw.max_scan_tuples distances, it finishes exactly: it reads every node
  * it has not returned yet, sorts them, and returns them.  So a scan never
  * stops while unreturned index entries exist.
  *
- * Order: every row is returned with its exact distance, computed by the
- * same kernel as the SQL operator.  With "strict_order" (the default) a
+ * Order: with fp32 storage every row is returned with its exact distance,
+ * computed by the same kernel as the SQL operator; with fp16 or sq8 with a
+ * lower bound of it, and the executor rechecks and reorders
+ * (hnswstorage.c).  With "strict_order" (the default) a
  * row found after a farther one was already returned is held back and
  * returned only at the very end, after every other entry: a LIMIT k query
  * gets rows in non-decreasing distance order whenever at least k rows pass
@@ -390,6 +393,16 @@ StartScan(IndexScanDesc scan)
 	 * stream, whose margin keeps later finds in order.
 	 */
 	so->first_left = (so->ready.count + 1) / 2;
+
+	/*
+	 * With compressed storage the executor reorders by the exact distance
+	 * and releases a row only once the next row's bound reaches it, so it
+	 * always takes one row more than it returns.  Hand out one more row of
+	 * the batch, so that a LIMIT k gets the same rows straight from the
+	 * batch as with fp32 instead of waiting on the stream for row k + 1.
+	 */
+	if (!so->unordered && so->info->storage != HNSW_STORAGE_FP32)
+		so->first_left++;
 	so->search.results.count = 0;
 }
 

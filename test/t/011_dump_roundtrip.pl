@@ -1,7 +1,9 @@
 # pg_dump / pg_restore of a genai database's own objects round-trips
 # exactly: tables with vector columns (with and without typmod, NULLs,
 # extreme and subnormal values, random float bit patterns), a view using
-# the distance operators, a typmod'd vector in an expression.  Plain format
+# the distance operators, a typmod'd vector in an expression, hnsw indexes
+# with the default storage (auto, resolved again on restore) and with an
+# explicit storage = fp32 (kept).  Plain format
 # through psql and custom format through pg_restore, both into fresh
 # databases with genai installed by the dump itself.
 use strict;
@@ -39,6 +41,8 @@ CREATE TABLE wide (id int, e vector(1536));
 INSERT INTO wide
 SELECT i, ARRAY(SELECT (random() - 0.5)::real FROM generate_series(1, 1536 + 0 * i))::vector(1536)
 FROM generate_series(1, 20) i;
+CREATE INDEX wide_auto ON wide USING hnsw (e vector_l2_ops);
+CREATE INDEX wide_fp32 ON wide USING hnsw (e vector_cosine_ops) WITH (storage = fp32);
 CREATE VIEW near AS
 SELECT id, label, v <-> '[1,2,3,4]' AS l2, v <#> '[1,2,3,4]' AS nip,
        v <=> '[1,2,3,4]' AS cos, v <+> '[1,2,3,4]' AS l1,
@@ -59,9 +63,19 @@ my %checks = (
 	view_def => q{SELECT pg_get_viewdef('near'::regclass)},
 	view_rows => q{SET genai.simd = 'scalar'; SELECT * FROM near},
 	sequence => q{SELECT last_value FROM emb_id_seq},
+	hnsw_storage => q{SELECT relname, hnsw_storage(oid), reloptions FROM pg_class
+	                  WHERE relname IN ('wide_auto', 'wide_fp32') ORDER BY 1},
+	hnsw_scans => q{SET enable_seqscan = off;
+	                SELECT string_agg(id::text, ',') FROM (SELECT id FROM wide
+	                    ORDER BY e <-> (SELECT e FROM wide WHERE id = 3) LIMIT 5) a
+	                UNION ALL
+	                SELECT string_agg(id::text, ',') FROM (SELECT id FROM wide
+	                    ORDER BY e <=> (SELECT e FROM wide WHERE id = 3) LIMIT 5) b},
 );
 my %want = map { $_ => $node->safe_psql('src', $checks{$_}) } keys %checks;
 ok($want{emb_text} =~ /3\.4028235e\+38/ && $want{view_rows} ne '', 'source database has the test data');
+is($want{hnsw_storage}, "wide_auto|fp16|\nwide_fp32|fp32|{storage=fp32}",
+	'auto resolves to fp16, storage = fp32 is kept');
 
 $node->command_ok([ 'pg_dump', '-Fc', '-f', "$tmp/src.custom", $node->connstr('src') ],
 	'pg_dump, custom format');

@@ -3,8 +3,9 @@
 # the verifier is clean and an index scan returns exactly the committed
 # rows.  The whole run uses wal_consistency_checking = generic, so every
 # generic WAL record is also checked against the page it produced on redo.
-# A second index stores fp16 (compressed slots, lower-bound scans with the
-# executor's recheck) and goes through the same.
+# The first index stores fp32, a second one fp16 (compressed slots,
+# lower-bound scans with the executor's recheck), and both go through the
+# same; the build tests below use the default storage (fp16).
 # Then: a checkpoint in the middle of an index build followed by a crash,
 # for a serial and a parallel build.
 use strict;
@@ -28,7 +29,7 @@ CREATE EXTENSION genai;
 CREATE TABLE items (id bigserial PRIMARY KEY, k int, v vector(4));
 INSERT INTO items (k, v) SELECT (random() * 5)::int, ('[' || random() || ',' || random() || ',' || random() || ',' || random() || ']')::vector
 	FROM generate_series(1, 500);
-CREATE INDEX items_v ON items USING hnsw (v vector_l2_ops);
+CREATE INDEX items_v ON items USING hnsw (v vector_l2_ops) WITH (storage = fp32);
 CREATE INDEX items_v16 ON items USING hnsw (v vector_cosine_ops) WITH (storage = fp16);
 -- with a filter key: inserts also write the key directory
 CREATE INDEX items_vk ON items USING hnsw (v vector_l2_ops, k);

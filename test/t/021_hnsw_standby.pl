@@ -1,7 +1,7 @@
 # hnsw on a streaming standby: the build, inserts, deletes and VACUUM replay
 # (generic WAL, checked with wal_consistency_checking) and the standby's
-# index scans return the same ids as the primary's; also for an index
-# with sq8 storage (lower-bound scans, rechecked by the executor).
+# index scans return the same ids as the primary's, for an fp32 index and
+# an sq8 one (lower-bound scans, rechecked by the executor).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -23,7 +23,7 @@ CREATE EXTENSION genai;
 CREATE TABLE docs (id int, v vector(8));
 INSERT INTO docs SELECT i, ('[' || array_to_string(array(SELECT random() FROM generate_series(1, 8) WHERE i > 0), ',') || ']')::vector
 	FROM generate_series(1, 3000) i;
-CREATE INDEX docs_v ON docs USING hnsw (v vector_cosine_ops);
+CREATE INDEX docs_v ON docs USING hnsw (v vector_cosine_ops) WITH (storage = fp32);
 CREATE INDEX docs_v8 ON docs USING hnsw (v vector_l2_ops) WITH (storage = sq8);
 INSERT INTO docs SELECT i, ('[' || array_to_string(array(SELECT random() FROM generate_series(1, 8) WHERE i > 0), ',') || ']')::vector
 	FROM generate_series(3001, 3500) i;
