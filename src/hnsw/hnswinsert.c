@@ -528,10 +528,27 @@ FindFreeSlot(Relation index, const HnswInfo *info, BlockNumber hint, int *slotno
 		page = BufferGetPage(buf);
 		if (PageIsNew(page))
 		{
-			/* left all-zero by a crash after extending: take it */
-			*isnew = true;
-			*slotno = 0;
-			return buf;
+			/*
+			 * All zeroes: either left so by a crash after extending, or just
+			 * added by a backend in ExtendIndex that has not locked it yet
+			 * (the new block is visible as soon as it exists).  Taking the
+			 * latter would have its initialisation wipe out our node.  That
+			 * backend locks the page before it releases the extension lock,
+			 * so wait for the extension lock (holding no buffer lock, or
+			 * the two could deadlock) and look again.
+			 */
+			LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+			LockRelationForExtension(index, ExclusiveLock);
+			UnlockRelationForExtension(index, ExclusiveLock);
+			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+			page = BufferGetPage(buf);
+			if (PageIsNew(page))
+			{
+				/* left all-zero by a crash: take it */
+				*isnew = true;
+				*slotno = 0;
+				return buf;
+			}
 		}
 		if (HnswPageType(page) == HNSW_PAGE_NODE &&
 			HnswPageGetOpaque(page)->nused < info->slots_per_page)
