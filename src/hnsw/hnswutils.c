@@ -927,16 +927,23 @@ HnswScoreNodes(HnswSearch *search, uint32 *nids, int n, double *out_dist, uint8 
 				out_flags[k] = slot->flags;
 				if (slot->flags & HNSW_SLOT_USED)
 				{
-					out_dist[k] = HnswSlotDistance(search, slot);
-					search->ndistances++;
-					if (search->cache)
-					{
-						float	   *dst = HnswVecCachePut(search->cache, nids[k],
-														  slot->flags, false);
+					float	   *dst = NULL;
 
-						if (dst)
-							HnswLoadVector(info, HnswSlotVector(info, slot), dst);
+					if (search->cache)
+						dst = HnswVecCachePut(search->cache, nids[k], slot->flags, false);
+					if (dst)
+					{
+						/*
+						 * Decoded once, into the cache, and scored from there
+						 * (what HnswSlotDistance does without a bound).
+						 */
+						Assert(!search->bound);
+						HnswLoadVector(info, HnswSlotVector(info, slot), dst);
+						out_dist[k] = HnswDistance(info, search->query, dst);
 					}
+					else
+						out_dist[k] = HnswSlotDistance(search, slot);
+					search->ndistances++;
 					if (search->match)
 					{
 						if (search->match(search->match_arg, HnswSlotKeys(info, slot)))
