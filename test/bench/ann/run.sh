@@ -26,7 +26,10 @@
 #   BENCH_PHASES      harness phases [load,build,sweep,filter,rls,insert]
 #   BENCH_PHASES_<ext> phases for one side only (e.g. BENCH_PHASES_genai_tkey)
 #   (side "genai_tkey" = genai with the tenant as a filter key in the index:
-#   USING hnsw (emb vector_l2_ops, tenant), profile genai_tkey.json)
+#   USING hnsw (emb vector_l2_ops, tenant), profile genai_tkey.json;
+#   side "genai_fp16" = genai with storage = fp16 named in WITH (...), profile
+#   genai_fp16.json, so the figures do not depend on what storage = auto
+#   resolves to; e.g. BENCH_EXTS="pgvector genai genai_fp16")
 #   BENCH_EF          ef_search list of the sweep [10,20,30,40,60,80,120,160,240,320,480]
 #   BENCH_ARGS        more run.py arguments (e.g. "--repeat 3 --nq 500")
 #   BENCH_VACUUM      1 = also run vacuum.py (fresh load + build, delete 10%) [1]

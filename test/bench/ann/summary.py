@@ -12,7 +12,9 @@ backend's own on-CPU time) is the steadier of the two, so both ratios are given.
 import json, math, os, re, sys
 from collections import defaultdict
 
-SIDES = ("pgvector", "genai")
+# pgvector is the baseline; every genai side present is compared with it
+GENAI_SIDES = ("genai", "genai_fp16")
+SIDES = ("pgvector",) + GENAI_SIDES
 
 
 def interp(sweep, target, key):
@@ -41,7 +43,7 @@ def main():
     vac = defaultdict(dict)
     for p in sys.argv[1:]:
         b = os.path.basename(p)
-        m = re.match(r"\d{8}T\d{4}_(pgvector|genai_tkey|genai)_(.+?)(_vacuum|_vacbuild)?\.json$", b)
+        m = re.match(r"\d{8}T\d{4}_(pgvector|genai_tkey|genai_fp16|genai)_(.+?)(_vacuum|_vacbuild)?\.json$", b)
         if not m:
             continue
         with open(p) as f:
@@ -60,73 +62,84 @@ def main():
                        f"{any_run['nq_used']} queries)\n")
             vers = ", ".join(f"{s} {r[s].get('extension_version')}" for s in SIDES if s in r)
             out.append(f"Versions: {vers}; started {min(x['started'] for x in r.values())}.\n")
-        # build
-        if all(s in r and "build" in r[s] for s in SIDES):
-            bp, bg = r["pgvector"]["build"], r["genai"]["build"]
-            out.append("| | pgvector | genai | genai / pgvector | target |")
-            out.append("|---|---|---|---|---|")
-            out.append(f"| build time (s, workers={bg['workers_setting']}) | {bp['build_s']} | {bg['build_s']} | "
-                       f"{ratio(bg['build_s'], bp['build_s'])} | <= 0.5x |")
-            out.append(f"| index size (MB) | {bp['index_bytes'] / 2**20:.1f} | {bg['index_bytes'] / 2**20:.1f} | "
-                       f"{ratio(bg['index_bytes'], bp['index_bytes'])} | <= 0.6x |")
-            if all("insert" in r[s] for s in SIDES):
-                ip, ig = r["pgvector"]["insert"], r["genai"]["insert"]
-                out.append(f"| insert (rows/s, {ip['batch_rows_per_tx']} rows/tx, {ip['rows']} rows) | "
-                           f"{ip['indexed_rows_per_s']} | {ig['indexed_rows_per_s']} | "
-                           f"{ratio(ig['indexed_rows_per_s'], ip['indexed_rows_per_s'])} | >= 2x |")
-                out.append(f"| insert server CPU (ms/row) | {ip['indexed_server_cpu_ms_per_row']} | "
-                           f"{ig['indexed_server_cpu_ms_per_row']} | "
-                           f"{ratio(ip['indexed_server_cpu_ms_per_row'], ig['indexed_server_cpu_ms_per_row'])} "
-                           f"(pgvector / genai) | |")
+        gs = [s for s in GENAI_SIDES if s in r or s in vac.get(ds, {})]
+        # build, size, insert, vacuum: one column per side, one ratio column per genai side
+        if "pgvector" in r and "build" in r["pgvector"] and all("build" in r.get(s, {}) for s in gs):
+            out.append("| | pgvector | " + " | ".join(f"{s} | {s} / pgvector" for s in gs) + " | target |")
+            out.append("|---|---|" + "---|---|" * len(gs) + "---|")
+
+            # ratios are always side / pgvector: times, sizes and CPU want low, rows/s high
+            def row(name, get, target, src=r):
+                vp = get(src["pgvector"])
+                cells = [f"{get(src[s])} | {ratio(get(src[s]), vp)}" for s in gs]
+                out.append(f"| {name} | {vp} | " + " | ".join(cells) + f" | {target} |")
+            bw = r["pgvector"]["build"]["workers_setting"]
+            row(f"build wall (s, workers={bw})", lambda x: x["build"]["build_s"], "<= 0.5x")
+            row("build leader CPU (s)", lambda x: x["build"].get("leader_cpu_s"), "")
+            row("index size (MB)", lambda x: round(x["build"]["index_bytes"] / 2**20, 1), "<= 0.6x")
+            if all("insert" in r[s] for s in ("pgvector",) + tuple(gs)):
+                ip = r["pgvector"]["insert"]
+                row(f"insert (rows/s, {ip['batch_rows_per_tx']} rows/tx, {ip['rows']} rows)",
+                    lambda x: x["insert"]["indexed_rows_per_s"], ">= 2x")
+                row("insert server CPU (ms/row)",
+                    lambda x: x["insert"]["indexed_server_cpu_ms_per_row"], "<= 0.5x")
             v = vac.get(ds, {})
-            if all(s in v for s in SIDES):
-                vp, vg = v["pgvector"], v["genai"]
-                out.append(f"| VACUUM after deleting {vp['rows_deleted']} rows (s) | {vp['vacuum_s']} | "
-                           f"{vg['vacuum_s']} | {ratio(vg['vacuum_s'], vp['vacuum_s'])} | <= 0.5x |")
-                for ef in vp["recall_before"]:
-                    rb = [vp["recall_before"][ef]["recall"], vg["recall_before"][ef]["recall"]]
-                    ra = [vp["recall_after"][ef]["recall"], vg["recall_after"][ef]["recall"]]
-                    out.append(f"| recall@10 ef={ef} before -> after VACUUM | {rb[0]} -> {ra[0]} | "
-                               f"{rb[1]} -> {ra[1]} | drop {rb[1] - ra[1]:+.4f} (pgvector {rb[0] - ra[0]:+.4f}) "
-                               f"| drop <= 0.01 |")
-                out.append(f"| index size after VACUUM (MB) | {vp['index_bytes_after'] / 2**20:.1f} | "
-                           f"{vg['index_bytes_after'] / 2**20:.1f} | | |")
-                if "hnsw_check" in vg:
-                    out.append(f"| hnsw_check after VACUUM | | {len(vg['hnsw_check'])} problem(s) | | |")
+            if "pgvector" in v and all(s in v for s in gs):
+                row(f"VACUUM after deleting {v['pgvector']['rows_deleted']} rows (s)",
+                    lambda x: x["vacuum_s"], "<= 0.5x", v)
+                row("VACUUM leader CPU (s)", lambda x: x.get("vacuum_leader_cpu_s"), "", v)
+                for ef in v["pgvector"]["recall_before"]:
+                    cells = []
+                    for s in ("pgvector",) + tuple(gs):
+                        rb, ra = v[s]["recall_before"][ef]["recall"], v[s]["recall_after"][ef]["recall"]
+                        cells.append(f"{rb} -> {ra} (drop {rb - ra:+.4f})")
+                    out.append(f"| recall@10 ef={ef} before -> after VACUUM | {cells[0]} | "
+                               + "".join(f"{c} | | " for c in cells[1:]) + "drop <= 0.01 |")
+                out.append(f"| index size after VACUUM (MB) | {v['pgvector']['index_bytes_after'] / 2**20:.1f} | "
+                           + "".join(f"{v[s]['index_bytes_after'] / 2**20:.1f} | | " for s in gs) + "|")
+                out.append("| hnsw_check after VACUUM | | "
+                           + "".join(f"{len(v[s].get('hnsw_check', []))} problem(s) | | " for s in gs) + "|")
             out.append("")
-        # sweep
-        if all(s in r and r[s].get("sweep") for s in SIDES):
-            sp, sg = r["pgvector"]["sweep"], r["genai"]["sweep"]
-            out.append("| ef_search | pgvector recall | pgvector QPS | pgvector CPU ms/q | genai recall | genai QPS | "
-                       "genai CPU ms/q | QPS ratio | CPU ratio |")
-            out.append("|---|---|---|---|---|---|---|---|---|")
-            byef = {x["ef"]: x for x in sg}
+        # sweep: every side's recall, QPS and CPU per ef_search, then ratios to pgvector
+        sw = [s for s in SIDES if s in r and r[s].get("sweep")]
+        if "pgvector" in sw and len(sw) > 1:
+            sp = r["pgvector"]["sweep"]
+            out.append("| ef_search | " + " | ".join(f"{s} recall | {s} QPS | {s} CPU ms/q" for s in sw) + " | "
+                       + " | ".join(f"{s} QPS ratio | {s} CPU ratio" for s in sw[1:]) + " |")
+            out.append("|---|" + "---|---|---|" * len(sw) + "---|---|" * (len(sw) - 1))
+            byef = {s: {x["ef"]: x for x in r[s]["sweep"]} for s in sw}
             for x in sp:
-                y = byef.get(x["ef"])
-                if not y:
+                ys = [byef[s].get(x["ef"]) for s in sw]
+                if None in ys:
                     continue
-                out.append(f"| {x['ef']} | {x['recall']:.4f} | {x['qps']} | {x['server_cpu_ms_per_q']} | "
-                           f"{y['recall']:.4f} | {y['qps']} | {y['server_cpu_ms_per_q']} | "
-                           f"{ratio(y['qps'], x['qps'])} | {ratio(x['server_cpu_ms_per_q'], y['server_cpu_ms_per_q'])} |"
-                           + ("" if x["index_used"] and y["index_used"] else " index NOT used |"))
+                used = all(y["index_used"] for y in ys)
+                out.append(f"| {x['ef']} | " + " | ".join(f"{y['recall']:.4f} | {y['qps']} | {y['server_cpu_ms_per_q']}"
+                                                         for y in ys) + " | "
+                           + " | ".join(f"{ratio(y['qps'], x['qps'])} | "
+                                        f"{ratio(x['server_cpu_ms_per_q'], y['server_cpu_ms_per_q'])}"
+                                        for y in ys[1:]) + " |" + ("" if used else " index NOT used |"))
             out.append("")
-            out.append("| recall@10 | pgvector QPS | genai QPS | QPS ratio (target >= 2x) | pgvector CPU ms/q | "
-                       "genai CPU ms/q | CPU ratio |")
-            out.append("|---|---|---|---|---|---|---|")
+            out.append("| recall@10 | pgvector QPS | pgvector CPU ms/q | "
+                       + " | ".join(f"{s} QPS | {s} CPU ms/q | QPS ratio (>= 2x) | CPU ratio" for s in sw[1:]) + " |")
+            out.append("|---|---|---|" + "---|---|---|---|" * (len(sw) - 1))
+            nr = lambda v: "not reached" if v is None else f"{v:.1f}"
+            nc = lambda v: "not reached" if v is None else f"{v:.4f}"
             for target in (0.90, 0.95, 0.99):
-                qp, qg = interp(sp, target, "qps"), interp(sg, target, "qps")
-                cp, cg = interp(sp, target, "server_cpu_ms_per_q"), interp(sg, target, "server_cpu_ms_per_q")
-                nr = lambda v: "not reached" if v is None else f"{v:.1f}"
-                nc = lambda v: "not reached" if v is None else f"{v:.4f}"
-                out.append(f"| {target} | {nr(qp)} | {nr(qg)} | {ratio(qg, qp)} | {nc(cp)} | {nc(cg)} | "
-                           f"{ratio(cp, cg)} |")
-            d40 = [next((x["recall"] for x in s if x["ef"] == 40), None) for s in (sp, sg)]
-            if None not in d40:
-                out.append(f"\nRecall at the default ef_search = 40: pgvector {d40[0]:.4f}, genai {d40[1]:.4f} "
-                           f"(difference {d40[1] - d40[0]:+.4f}; target >= -0.005).\n")
+                qp, cp = interp(sp, target, "qps"), interp(sp, target, "server_cpu_ms_per_q")
+                cells = []
+                for s in sw[1:]:
+                    qg = interp(r[s]["sweep"], target, "qps")
+                    cg = interp(r[s]["sweep"], target, "server_cpu_ms_per_q")
+                    cells.append(f"{nr(qg)} | {nc(cg)} | {ratio(qg, qp)} | {ratio(cp, cg)}")
+                out.append(f"| {target} | {nr(qp)} | {nc(cp)} | " + " | ".join(cells) + " |")
+            d40 = {s: next((x["recall"] for x in r[s]["sweep"] if x["ef"] == 40), None) for s in sw}
+            if None not in d40.values():
+                out.append("\nRecall at the default ef_search = 40: " + ", ".join(
+                    f"{s} {d40[s]:.4f}" + ("" if s == "pgvector" else f" ({d40[s] - d40['pgvector']:+.4f})")
+                    for s in sw) + " (target >= -0.005).\n")
         # filter / rls
         for kind in ("filter", "rls"):
-            if not all(s in r and r[s].get(kind) for s in SIDES):
+            if not all(s in r and r[s].get(kind) for s in ("pgvector", "genai")):
                 continue
             out.append(f"| {kind} | seqscan | ef | tenant (rows) | side | mode | recall | complete (10 rows) | "
                        f"rows/q | QPS | CPU ms/q | plan |")
@@ -148,7 +161,7 @@ def main():
             g0 = next(iter(r["genai"]["profile"]["filter_modes"]))
             pick = lambda s, mode, t: next((x for x in r[s][kind] if x["mode"] == mode and x["tenant"] == t
                                             and not x["forced_index"] and x["ef"] == 40), None)
-            for t, side in [(t, side) for side in ("genai", "genai_tkey") for t in ("large", "small")]:
+            for t, side in [(t, side) for side in ("genai", "genai_fp16", "genai_tkey") for t in ("large", "small")]:
                 g = pick(side, g0, t) if side in r and r[side].get(kind) else None
                 p = pick("pgvector", "relaxed", t)
                 if g and p:
