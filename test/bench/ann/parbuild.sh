@@ -11,6 +11,7 @@
 set -e
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/../../pgenv.sh"
+. "$here/common.sh"
 
 PGVECTOR_DESTDIR=${PGVECTOR_DESTDIR:-/work/pgvector-0.8.6-install}
 GENAI_SHARED=${GENAI_SHARED:-/work/shared}
@@ -34,21 +35,9 @@ genai_temp_install "$GENAI_WORK"
 cp "$pgv_lib/vector.so" "$GENAI_WORK/inst$($(genai_pg_config) --pkglibdir)/"
 cp "$pgv_ext"/vector* "$GENAI_WORK/inst$($(genai_pg_config) --sharedir)/extension/"
 
-port=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-genai_chown_work
-genai_as_pg "$GENAI_BIN/initdb" -D "$GENAI_WORK/data" -A trust -U postgres >/dev/null
-cat >> "$GENAI_WORK/data/postgresql.conf" <<EOC
-listen_addresses = '127.0.0.1'
-port = $port
-unix_socket_directories = '$GENAI_WORK'
-shared_buffers = 2GB
-maintenance_work_mem = ${BENCH_MWM:-2GB}
-max_wal_size = 8GB
-checkpoint_timeout = 30min
+ann_start_cluster <<EOC
 autovacuum = off
-jit = off
 EOC
-genai_as_pg "$GENAI_BIN/pg_ctl" -D "$GENAI_WORK/data" -l "$GENAI_WORK/server.log" -w start >/dev/null
 # this trap replaces genai_workdir's, so it removes the directory itself
 trap 'genai_as_pg "$GENAI_BIN/pg_ctl" -D "$GENAI_WORK/data" -m fast stop >/dev/null
 	[ "${GENAI_KEEP:-0}" = 1 ] || rm -rf "$GENAI_WORK"' EXIT

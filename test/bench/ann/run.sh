@@ -41,6 +41,7 @@
 set -e
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/../../pgenv.sh"
+. "$here/common.sh"
 
 PGVECTOR_DESTDIR=${PGVECTOR_DESTDIR:-/work/pgvector-0.8.6-install}
 GENAI_SHARED=${GENAI_SHARED:-/work/shared}
@@ -61,32 +62,10 @@ pgv_ext=$PGVECTOR_DESTDIR/usr/share/postgresql/$GENAI_PGVERSION/extension
 [ -f "$pgv_lib/vector.so" ] || genai_die "no vector.so under $pgv_lib (set PGVECTOR_DESTDIR)"
 $PY -c 'import numpy, psycopg2' 2>/dev/null ||
 	genai_ensure_packages python3-numpy python3-psycopg2
-mkdir -p "$BENCH_DATA" "$BENCH_RESULTS"
+mkdir -p "$BENCH_RESULTS"
 
-# datasets first: a missing one fails before the slow part
-# a directory written by gen.py may be given by path
-args=()
-for ds in "$@"; do
-	if [ -f "$ds/meta.json" ]; then
-		BENCH_DATA=$(cd "$ds/.." && pwd)
-		ds=$(basename "$ds")
-	fi
-	args+=("$ds")
-done
-set -- "${args[@]}"
-for ds in "$@"; do
-	[ -f "$BENCH_DATA/$ds/meta.json" ] && continue
-	case $ds in
-	gmm-*k-*)
-		n=${ds#gmm-}; n=${n%%k-*}; dim=${ds##*-}
-		genai_log "generating $ds"
-		$PY "$HARNESS/gen.py" "$BENCH_DATA/$ds" --n $((n * 1000)) --dim "$dim" >&2 ;;
-	fashion-mnist-784-euclidean|glove6b-100-angular)
-		genai_log "converting $ds"
-		$PY "$here/prepare.py" "$ds" --shared "$GENAI_SHARED" --out "$BENCH_DATA/$ds" >&2 ;;
-	*) genai_die "unknown dataset $ds" ;;
-	esac
-done
+ann_datasets "$@"
+set -- "${ANN_DATASETS[@]}"
 
 genai_ensure_packages
 genai_build
@@ -97,22 +76,10 @@ share=$GENAI_WORK/inst$($(genai_pg_config) --sharedir)
 cp "$pgv_lib/vector.so" "$pkglib/"
 cp "$pgv_ext"/vector* "$share/extension/"
 
-port=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-genai_chown_work
-genai_as_pg "$GENAI_BIN/initdb" -D "$GENAI_WORK/data" -A trust -U postgres >/dev/null
-cat >> "$GENAI_WORK/data/postgresql.conf" <<EOF
-listen_addresses = '127.0.0.1'
-port = $port
-unix_socket_directories = '$GENAI_WORK'
-shared_buffers = ${BENCH_SHARED_BUFFERS:-2GB}
-maintenance_work_mem = ${BENCH_MWM:-2GB}
+ann_start_cluster <<EOC
 work_mem = 64MB
 max_parallel_maintenance_workers = $BENCH_WORKERS
-max_wal_size = 8GB
-checkpoint_timeout = 30min
-jit = off
-EOF
-genai_as_pg "$GENAI_BIN/pg_ctl" -D "$GENAI_WORK/data" -l "$GENAI_WORK/server.log" -w start >/dev/null
+EOC
 genai_log "cluster on 127.0.0.1:$port ($GENAI_WORK)"
 for ext in $BENCH_EXTS; do
 	genai_as_pg "$GENAI_BIN/createdb" -h 127.0.0.1 -p "$port" -U postgres "bench_$ext"

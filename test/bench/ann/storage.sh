@@ -23,6 +23,7 @@
 set -e
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/../../pgenv.sh"
+. "$here/common.sh"
 
 GENAI_SHARED=${GENAI_SHARED:-/work/shared}
 HARNESS=$GENAI_SHARED/bench/ann
@@ -34,52 +35,19 @@ PY=/usr/bin/python3
 [ -f "$HARNESS/run.py" ] || genai_die "no harness at $HARNESS (set GENAI_SHARED)"
 $PY -c 'import numpy, psycopg2' 2>/dev/null ||
 	genai_ensure_packages python3-numpy python3-psycopg2
-mkdir -p "$BENCH_DATA" "$BENCH_RESULTS"
+mkdir -p "$BENCH_RESULTS"
 
-args=()
-for ds in "$@"; do
-	if [ -f "$ds/meta.json" ]; then
-		BENCH_DATA=$(cd "$ds/.." && pwd)
-		ds=$(basename "$ds")
-	fi
-	args+=("$ds")
-done
-set -- "${args[@]}"
-for ds in "$@"; do
-	[ -f "$BENCH_DATA/$ds/meta.json" ] && continue
-	case $ds in
-	gmm-*k-*)
-		n=${ds#gmm-}; n=${n%%k-*}; dim=${ds##*-}
-		genai_log "generating $ds"
-		# shellcheck disable=SC2086
-		$PY "$HARNESS/gen.py" "$BENCH_DATA/$ds" --n $((n * 1000)) --dim "$dim" $BENCH_GEN_ARGS >&2 ;;
-	fashion-mnist-784-euclidean)
-		genai_log "converting $ds"
-		$PY "$here/prepare.py" "$ds" --shared "$GENAI_SHARED" --out "$BENCH_DATA/$ds" >&2 ;;
-	*) genai_die "unknown dataset $ds" ;;
-	esac
-done
+ann_datasets "$@"
+set -- "${ANN_DATASETS[@]}"
 
 genai_ensure_packages
 genai_build
 genai_workdir storage
 genai_temp_install "$GENAI_WORK"
 
-port=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-genai_chown_work
-genai_as_pg "$GENAI_BIN/initdb" -D "$GENAI_WORK/data" -A trust -U postgres >/dev/null
-cat >> "$GENAI_WORK/data/postgresql.conf" <<EOC
-listen_addresses = '127.0.0.1'
-port = $port
-unix_socket_directories = '$GENAI_WORK'
-shared_buffers = ${BENCH_SHARED_BUFFERS:-2GB}
-maintenance_work_mem = ${BENCH_MWM:-2GB}
-max_wal_size = 8GB
-checkpoint_timeout = 30min
+ann_start_cluster <<EOC
 autovacuum = off
-jit = off
 EOC
-genai_as_pg "$GENAI_BIN/pg_ctl" -D "$GENAI_WORK/data" -l "$GENAI_WORK/server.log" -w start >/dev/null
 genai_log "cluster on 127.0.0.1:$port ($GENAI_WORK)"
 genai_as_pg "$GENAI_BIN/createdb" -h 127.0.0.1 -p "$port" -U postgres bench_storage
 dsn="host=127.0.0.1 port=$port dbname=bench_storage user=postgres"
