@@ -41,28 +41,13 @@ BEGIN
 	RETURN hits / (10.0 * 50);
 END $$;
 
--- five rounds: delete 10%, VACUUM, insert as many
-SELECT 4000 AS n \gset
-DELETE FROM churn WHERE id IN (SELECT id FROM churn ORDER BY random() LIMIT 400);
-VACUUM churn;
-INSERT INTO churn SELECT i, churn_vec() FROM generate_series(:n + 1, :n + 400) i;
-SELECT :n + 400 AS n \gset
-DELETE FROM churn WHERE id IN (SELECT id FROM churn ORDER BY random() LIMIT 400);
-VACUUM churn;
-INSERT INTO churn SELECT i, churn_vec() FROM generate_series(:n + 1, :n + 400) i;
-SELECT :n + 400 AS n \gset
-DELETE FROM churn WHERE id IN (SELECT id FROM churn ORDER BY random() LIMIT 400);
-VACUUM churn;
-INSERT INTO churn SELECT i, churn_vec() FROM generate_series(:n + 1, :n + 400) i;
-SELECT :n + 400 AS n \gset
-DELETE FROM churn WHERE id IN (SELECT id FROM churn ORDER BY random() LIMIT 400);
-VACUUM churn;
-INSERT INTO churn SELECT i, churn_vec() FROM generate_series(:n + 1, :n + 400) i;
-SELECT :n + 400 AS n \gset
-DELETE FROM churn WHERE id IN (SELECT id FROM churn ORDER BY random() LIMIT 400);
-VACUUM churn;
-INSERT INTO churn SELECT i, churn_vec() FROM generate_series(:n + 1, :n + 400) i;
-SELECT :n + 400 AS n \gset
+-- five rounds: delete 10%, VACUUM, insert as many (\gexec runs each cell
+-- as a statement of its own, so VACUUM runs outside a transaction block)
+SELECT 'DELETE FROM churn WHERE id IN (SELECT id FROM churn ORDER BY random() LIMIT 400)',
+	'VACUUM churn',
+	format('INSERT INTO churn SELECT i, churn_vec() FROM generate_series(%s, %s) i',
+		   4000 + 400 * (r - 1) + 1, 4000 + 400 * r)
+	FROM generate_series(1, 5) r \gexec
 SELECT count(*) FROM churn;
 SELECT hnsw_check('churn_idx');
 
