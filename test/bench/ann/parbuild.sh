@@ -24,9 +24,7 @@ PY=/usr/bin/python3
 pgv_lib=$PGVECTOR_DESTDIR/usr/lib/postgresql/$GENAI_PGVERSION/lib
 pgv_ext=$PGVECTOR_DESTDIR/usr/share/postgresql/$GENAI_PGVERSION/extension
 [ -f "$pgv_lib/vector.so" ] || genai_die "no vector.so under $pgv_lib (set PGVECTOR_DESTDIR)"
-$PY -c 'import numpy, psycopg2' 2>/dev/null ||
-	genai_ensure_packages python3-numpy python3-psycopg2
-mkdir -p "$BENCH_RESULTS"
+ann_prerequisites
 
 genai_ensure_packages
 genai_build

@@ -56,13 +56,10 @@ BENCH_WORKERS=${BENCH_WORKERS:-1}
 PY=/usr/bin/python3
 [ $# -gt 0 ] || set -- gmm-100k-128
 
-[ -f "$HARNESS/run.py" ] || genai_die "no harness at $HARNESS (set GENAI_SHARED)"
 pgv_lib=$PGVECTOR_DESTDIR/usr/lib/postgresql/$GENAI_PGVERSION/lib
 pgv_ext=$PGVECTOR_DESTDIR/usr/share/postgresql/$GENAI_PGVERSION/extension
 [ -f "$pgv_lib/vector.so" ] || genai_die "no vector.so under $pgv_lib (set PGVECTOR_DESTDIR)"
-$PY -c 'import numpy, psycopg2' 2>/dev/null ||
-	genai_ensure_packages python3-numpy python3-psycopg2
-mkdir -p "$BENCH_RESULTS"
+ann_prerequisites
 
 ann_datasets "$@"
 set -- "${ANN_DATASETS[@]}"

@@ -32,10 +32,7 @@ BENCH_RESULTS=${BENCH_RESULTS:-/work/bench-results}
 PY=/usr/bin/python3
 [ $# -gt 0 ] || set -- gmm-100k-128
 
-[ -f "$HARNESS/run.py" ] || genai_die "no harness at $HARNESS (set GENAI_SHARED)"
-$PY -c 'import numpy, psycopg2' 2>/dev/null ||
-	genai_ensure_packages python3-numpy python3-psycopg2
-mkdir -p "$BENCH_RESULTS"
+ann_prerequisites
 
 ann_datasets "$@"
 set -- "${ANN_DATASETS[@]}"
