@@ -451,8 +451,7 @@ extern bool hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer 
 					   struct IndexInfo *indexInfo);
 extern void HnswInsertOnDisk(Relation index, const HnswInfo *info, const float *vec,
 							 const char *keys, ItemPointer heaptid, bool building);
-extern Buffer HnswNewPage(Relation index, GenericXLogState *state, uint16 type,
-						  const HnswInfo *info, Page *page);
+extern Buffer HnswExtendIndex(Relation index);
 
 /* hnswbuild.c */
 extern IndexBuildResult *hnswbuild(Relation heap, Relation index, struct IndexInfo *indexInfo);

@@ -44,7 +44,6 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/catcache.h"
 #include "utils/date.h"
@@ -517,10 +516,7 @@ HnswKeyDirBuild(Relation index)
 		{
 			HnswMetaPage m;
 
-			LockRelationForExtension(index, ExclusiveLock);
-			dbuf = ReadBuffer(index, P_NEW);
-			LockBuffer(dbuf, BUFFER_LOCK_EXCLUSIVE);
-			UnlockRelationForExtension(index, ExclusiveLock);
+			dbuf = HnswExtendIndex(index);
 			state = GenericXLogStart(index);
 			dpage = GenericXLogRegisterBuffer(state, dbuf, GENERIC_XLOG_FULL_IMAGE);
 			HnswKeyDirInitPage(dpage, info);

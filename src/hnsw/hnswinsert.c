@@ -494,10 +494,12 @@ LinkNeighbors(Relation index, const HnswInfo *info, HnswVecCache *cache, LevelCh
 
 /*
  * Extend the index by one page, returned exclusively locked.  The caller
- * registers it with GENERIC_XLOG_FULL_IMAGE and initializes it.
+ * registers it with GENERIC_XLOG_FULL_IMAGE and initializes it.  The page
+ * is locked before the extension lock is released: FindFreeSlot relies on
+ * that to tell a page being added from one a crash left all-zero.
  */
-static Buffer
-ExtendIndex(Relation index)
+Buffer
+HnswExtendIndex(Relation index)
 {
 	Buffer		buf;
 
@@ -529,9 +531,10 @@ FindFreeSlot(Relation index, const HnswInfo *info, BlockNumber hint, int *slotno
 		if (PageIsNew(page))
 		{
 			/*
-			 * All zeroes: either left so by a crash after extending, or just
-			 * added by a backend in ExtendIndex that has not locked it yet
-			 * (the new block is visible as soon as it exists).  Taking the
+			 * All zeroes: either left so by a crash after extending, or
+			 * just added by a backend in HnswExtendIndex that has not
+			 * locked it yet (the new block is visible as soon as it
+			 * exists).  Taking the
 			 * latter would have its initialisation wipe out our node.  That
 			 * backend locks the page before it releases the extension lock,
 			 * so wait for the extension lock (holding no buffer lock, or
@@ -566,7 +569,7 @@ FindFreeSlot(Relation index, const HnswInfo *info, BlockNumber hint, int *slotno
 	}
 	*isnew = true;
 	*slotno = 0;
-	return ExtendIndex(index);
+	return HnswExtendIndex(index);
 }
 
 /*
@@ -619,7 +622,7 @@ WriteNode(Relation index, const HnswInfo *info, const float *vec, const char *ke
 		}
 		if (!BufferIsValid(ubuf))
 		{
-			ubuf = ExtendIndex(index);
+			ubuf = HnswExtendIndex(index);
 			unew = true;
 			newupper = BufferGetBlockNumber(ubuf);
 		}
@@ -707,7 +710,7 @@ WriteNode(Relation index, const HnswInfo *info, const float *vec, const char *ke
 			{
 				Page		dpage;
 
-				dbuf = ExtendIndex(index);
+				dbuf = HnswExtendIndex(index);
 				dpage = GenericXLogRegisterBuffer(state, dbuf, GENERIC_XLOG_FULL_IMAGE);
 				HnswKeyDirInitPage(dpage, info);
 				dirblk = m->keydir_blocks[di] = BufferGetBlockNumber(dbuf);
