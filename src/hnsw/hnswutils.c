@@ -619,6 +619,7 @@ struct HnswVecCache
 {
 	MemoryContext cxt;
 	int			dims;
+	int			budget_chunks;	/* chunks within VECCACHE_BUDGET (at least 4) */
 	int			count;			/* entries in use */
 	int			nchunks;		/* chunks allocated */
 	int			maxchunks;		/* size of chunks[] */
@@ -687,7 +688,6 @@ HnswVecCache *
 HnswVecCacheAcquire(const HnswInfo *info)
 {
 	HnswVecCache *c = vec_cache;
-	int			budget_chunks;
 
 	if (c != NULL && c->dims != info->dims)
 	{
@@ -703,13 +703,14 @@ HnswVecCacheAcquire(const HnswInfo *info)
 		c = MemoryContextAllocZero(cxt, sizeof(HnswVecCache));
 		c->cxt = cxt;
 		c->dims = info->dims;
+		c->budget_chunks = Max(4, VECCACHE_BUDGET /
+							   (VECCACHE_CHUNK * info->dims * (int) sizeof(float)));
 		VecCacheGrow(c, 16);
 		vec_cache = c;
 	}
 
 	/* give back what forced reads took beyond the budget */
-	budget_chunks = Max(4, VECCACHE_BUDGET / (VECCACHE_CHUNK * info->dims * (int) sizeof(float)));
-	while (c->nchunks > budget_chunks)
+	while (c->nchunks > c->budget_chunks)
 		pfree(c->chunks[--c->nchunks]);
 	c->count = 0;
 	memset(c->tabnid, 0xFF, sizeof(uint32) * c->tabsize);
@@ -764,11 +765,9 @@ HnswVecCachePut(HnswVecCache *c, uint32 nid, uint8 flags, bool force)
 	e = c->count;
 	if (e / VECCACHE_CHUNK >= c->nchunks)
 	{
-		int			budget_chunks = Max(4, VECCACHE_BUDGET /
-										(VECCACHE_CHUNK * c->dims * (int) sizeof(float)));
 		float	   *chunk;
 
-		if (!force && c->nchunks >= budget_chunks)
+		if (!force && c->nchunks >= c->budget_chunks)
 			return NULL;
 		if (c->nchunks == c->maxchunks)
 		{
@@ -838,9 +837,10 @@ nid_cmp(const void *a, const void *b)
  * The pages of a group of blocks are pinned first and the cache lines to be
  * read (page header, special space, each slot's header and its vector, up
  * to 1 kB; the hardware prefetcher follows longer ones) prefetched, then
- * scored one page at a time under its share lock.  The graph is much larger than the CPU caches and every neighbour
- * tends to be on another page, so without this each node costs a chain of
- * cache misses one after the other.
+ * scored one page at a time under its share lock.  The graph is much
+ * larger than the CPU caches and every neighbour tends to be on another
+ * page, so without this each node costs a chain of cache misses one after
+ * the other.
  */
 #define SCORE_WINDOW 16
 

@@ -24,9 +24,9 @@
  * snapshot, so a row has the same version (and ctid) in both lists.  The
  * full-text side matches with the extension's leakproof @@ operator, so a
  * GIN index (rag_tsvector_ops) stays usable below a row-level security
- * policy, and ranks with ts_rank_cd, which reads
- * only the row and the query: no corpus statistics, so nothing about rows
- * the caller cannot see enters a score (README, "Full text under RLS").
+ * policy, and ranks with ts_rank_cd, which reads only the row and the
+ * query: no corpus statistics, so nothing about rows the caller cannot see
+ * enters a score (README, "Full text under RLS").
  *
  * IDENTIFICATION
  *	  src/rag/ragretrieve.c
